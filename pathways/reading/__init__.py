@@ -1,0 +1,1 @@
+"""Reads YAML nodes into the neutral model, reporting every structural problem on the way."""
