@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pathways.expressions import Expression, ExpressionError
-from pathways.model import Calendar, Call, Pathway, Wait
+from pathways.model import MISSING, Calendar, Call, Pathway, Wait
 from pathways.problems import Problem, Problems, Span, did_you_mean
 from pathways.reading.documents import read_document
 from pathways.reading.fields import check_value
@@ -152,6 +152,7 @@ def _check_call(library: Library, caller: Pathway, step: Call, problems: Problem
             problems.add(span, step.id, f"call to unknown pathway '{step.pathway}'",
                          did_you_mean(step.pathway, {pid for pid, _ in library.pathways}))
         return
+    _check_patient(caller, callee, step, span, problems)
     names = build_scopes(caller, Problems(caller.file)).at(step.id)
     for name, value in step.arguments.items():
         parameter = callee.parameters.get(name)
@@ -160,6 +161,11 @@ def _check_call(library: Library, caller: Pathway, step: Call, problems: Problem
             problems.add(where_span, step.id,
                          f"pathway '{callee.id}' has no parameter '{name}'",
                          did_you_mean(name, set(callee.parameters)))
+        elif isinstance(value, Expression) and not value.names:
+            literal = value.evaluate({})
+            mismatch = check_value(parameter, literal)
+            if mismatch:
+                problems.add(where_span, step.id, f"with.{name}: {mismatch}")
         elif isinstance(value, Expression):
             try:
                 found = check(value, names)
@@ -174,6 +180,23 @@ def _check_call(library: Library, caller: Pathway, step: Call, problems: Problem
             mismatch = check_value(parameter, value)
             if mismatch:
                 problems.add(where_span, step.id, f"with.{name}: {mismatch}")
+
+
+def _check_patient(caller: Pathway, callee: Pathway, step: Call, span: Span,
+                   problems: Problems) -> None:
+    """The callee reads the caller's patient: what it needs must be asked for at enrolment."""
+    for name, needed in callee.patient.items():
+        declared = caller.patient.get(name)
+        if declared is None and needed.default is MISSING:
+            problems.add(span, step.id,
+                         f"pathway '{callee.id}' needs the patient attribute '{name}', "
+                         f"which this pathway does not declare",
+                         f"declare it under 'patient' (type {needed.type}) so it is asked for "
+                         "at enrolment")
+        elif declared is not None and declared.type != needed.type:
+            problems.add(span, step.id,
+                         f"patient attribute '{name}' is {declared.type} here but "
+                         f"{needed.type} in '{callee.id}'")
 
 
 def _assignable(found: str, wanted: str) -> bool:

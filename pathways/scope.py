@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pathways.language import BUILTIN_EVENTS
-from pathways.model import Field, Pathway, Repeat, Step, Task
+from pathways.model import Call, Field, Pathway, Repeat, Step, Task
 from pathways.problems import Problems
 from pathways.typecheck import NameType
 
@@ -66,6 +66,9 @@ def build_scopes(pathway: Pathway, problems: Problems) -> Scopes:
         if isinstance(step, Task):
             for recorded in step.record:
                 declare(recorded.name, recorded, "recorded", step.id)
+        if isinstance(step, Call):
+            # A call step's id holds the outcome its sub-pathway ended with.
+            declare(step.id, Field(step.id, "string", step.span), "the outcome of a call", step.id)
     for handlers in pathway.handlers.values():
         for handler in handlers:
             for recorded in handler.task.record if handler.task else ():

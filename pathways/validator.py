@@ -212,11 +212,12 @@ def _flow(pathway: Pathway, problems: Problems) -> None:
         problems.add(step.spans.get("id", step.span), step_id,
                      f"step '{step_id}' can never be reached",
                      "nothing leads to it: remove it, or point a 'then' or a decide at it")
+    order = list(steps)
     for loop in spinning_loops(machine):
-        first = steps.get(loop[0])
-        span = first.span if first else Span(1, 1)
+        # Report at the step that jumps back: the last of the loop in document order.
+        closing = max((s for s in loop if s in steps), key=order.index)
         path = " -> ".join(loop)
-        problems.add(span, loop[0],
+        problems.add(steps[closing].span, closing,
                      f"steps {path} form a loop with no task or wait in it; "
                      "it would spin forever",
                      "put a task or a wait inside the loop, or end it with a decide")

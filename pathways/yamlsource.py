@@ -73,7 +73,9 @@ def parse(text: str) -> Node:
             key = message.split('"')[1] if '"' in message else "?"
             raise YamlSyntaxError(span, f"duplicate key '{key}'") from None
         raise YamlSyntaxError(span, f"YAML syntax error: {message}") from None
-    return _node(data, Span(1, 1))
+    start = Span(data.lc.line + 1, data.lc.col + 1) if isinstance(
+        data, (CommentedMap, CommentedSeq)) else Span(1, 1)
+    return _node(data, start)
 
 
 def _node(data: Any, span: Span) -> Node:

@@ -1,0 +1,47 @@
+"""The examples in docs/ are real: each `yaml` block validates, or fails as it says it does."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, check_yaml
+
+_BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
+_EXPECT = re.compile(r"# expect-error: (.+)\n")
+
+
+def _examples() -> list[tuple[str, str]]:
+    found = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        for index, match in enumerate(_BLOCK.finditer(doc.read_text(encoding="utf-8"))):
+            found.append((f"{doc.stem}-{index}", match.group(1)))
+    return found
+
+
+EXAMPLES = _examples()
+
+
+def test_the_language_reference_has_examples() -> None:
+    assert sum(name.startswith("language-") for name, _ in EXAMPLES) >= 6
+
+
+@pytest.mark.parametrize(("name", "text"), EXAMPLES, ids=[name for name, _ in EXAMPLES])
+def test_doc_example_behaves_as_the_doc_says(name: str, text: str, tmp_path: Path) -> None:
+    problems = check_yaml(text, tmp_path, f"{name}.yaml")
+    expected = _EXPECT.match(text)
+    rendered = [problem.render() for problem in problems]
+    if expected:
+        assert any(expected.group(1) in problem.message for problem in problems), rendered
+    else:
+        assert rendered == []
+
+
+def test_every_top_level_and_step_key_is_documented() -> None:
+    from pathways.language import ALL_STEP_KEYS, CALENDAR_NAMES, HANDLER_NAMES, TOP_NAMES
+
+    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    for key in {*TOP_NAMES, *ALL_STEP_KEYS, *HANDLER_NAMES, *CALENDAR_NAMES}:
+        assert f"`{key}`" in text, f"docs/language.md does not mention `{key}`"

@@ -1,0 +1,137 @@
+"""The expression language: safe by construction, typed, and evaluated without eval."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pathways.expressions import ExpressionError, parse
+from pathways.typecheck import NameType, check, check_condition
+
+ESCAPES = [
+    ("__import__('os').system('id')", "calls are"),
+    ("open('/etc/passwd')", "calls are"),
+    ("anc.__class__", "attribute access is"),
+    ("().__class__.__bases__[0].__subclasses__()", "calls are"),
+    ("grade[0] > 1", "indexing is"),
+    ("(lambda: 1) == 1", "lambda is"),
+    ("[x for x in range(3)]", "comprehensions are"),
+    ("(y := 3) > 1", "assignment is"),
+    ("{'a': 1} == 1", "dictionaries are"),
+    ("f'{grade}' == '3'", "f-strings are"),
+    ("__builtins__ == 1", "cannot start with '_'"),
+    ("1 if grade else 2", "conditional expressions are"),
+    ("grade is 3", "'is' is not"),
+    ("2 ** 100000000", "operator is not"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), ESCAPES, ids=[text for text, _ in ESCAPES])
+def test_expressions_that_reach_for_python_are_refused(text: str, reason: str) -> None:
+    with pytest.raises(ExpressionError) as refused:
+        parse(text)
+    assert reason in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "scope", "value"),
+    [
+        ("anc < anc_min or platelets < platelets_min",
+         {"anc": 1200, "anc_min": 1500, "platelets": 150000, "platelets_min": 100000}, True),
+        ("anc < anc_min or platelets < platelets_min",
+         {"anc": 1800, "anc_min": 1500, "platelets": 150000, "platelets_min": 100000}, False),
+        ("bilsky_grade in ['2', '3'] and not radiosensitive",
+         {"bilsky_grade": "2", "radiosensitive": False}, True),
+        ("7 <= sins <= 12", {"sins": 13}, False),
+        ("fraction % 5 == 0", {"fraction": 10}, True),
+        ("grade >= 3", {"grade": 3}, True),
+        ("needs_port == true", {"needs_port": True}, True),
+    ],
+)
+def test_clinical_conditions_evaluate_as_a_clinician_reads_them(
+    text: str, scope: dict[str, object], value: bool
+) -> None:
+    assert parse(text).evaluate(scope) is value
+
+
+def test_a_name_without_a_value_is_an_error_not_false() -> None:
+    with pytest.raises(ExpressionError, match="'anc' has no value yet"):
+        parse("anc < 1500").evaluate({})
+
+
+SCOPE = {
+    "anc": NameType("number"),
+    "cycles": NameType("integer"),
+    "needs_port": NameType("boolean"),
+    "decision": NameType("string", ("resume", "reduce_dose", "stop")),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("anc > 'high'", "cannot compare number with string"),
+        ("cycles and needs_port", "'and' needs booleans, got integer"),
+        ("not cycles", "'not' needs a boolean"),
+        ("decision == 'resme'", "'resme' is not one of the values"),
+        ("decision < 'stop'", "cannot order string values"),
+        ("anc in 3", "'in' needs a list"),
+        ("ancc < 3", "unknown name 'ancc'"),
+        ("[1, 'a'] == [1]", "a list must hold values of one type"),
+        ("anc + needs_port > 1", "'+' needs numbers"),
+    ],
+)
+def test_type_errors_are_found_before_anything_runs(text: str, message: str) -> None:
+    with pytest.raises(ExpressionError) as found:
+        check(parse(text), SCOPE)
+    assert message in found.value.message
+
+
+def test_an_unknown_name_suggests_the_closest_one() -> None:
+    with pytest.raises(ExpressionError) as found:
+        check(parse("ancc < 3"), SCOPE)
+    assert found.value.hint == "did you mean 'anc'?"
+
+
+def test_conditions_must_be_boolean() -> None:
+    with pytest.raises(ExpressionError, match="'when' must be a boolean expression"):
+        check_condition(parse("cycles + 1"), SCOPE, "when")
+    check_condition(parse("cycles > 1 and needs_port"), SCOPE, "when")
+
+
+_numbers = st.integers(min_value=-1000, max_value=1000)
+_ops = st.sampled_from(["+", "-", "*", "<", "<=", ">", ">=", "==", "!="])
+
+
+@given(a=_numbers, b=_numbers, c=_numbers, op1=_ops, op2=st.sampled_from(["+", "-", "*"]))
+def test_arithmetic_and_comparisons_agree_with_ordinary_arithmetic(
+    a: int, b: int, c: int, op1: str, op2: str
+) -> None:
+    text = f"a {op2} b {op1} c"
+    expected = {
+        "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
+        "<": lambda x, y: x < y, "<=": lambda x, y: x <= y, ">": lambda x, y: x > y,
+        ">=": lambda x, y: x >= y, "==": lambda x, y: x == y, "!=": lambda x, y: x != y,
+    }
+    left = expected[op2](a, b)
+    if op1 in ("+", "-", "*"):
+        # same precedence rules: * binds tighter than + and -
+        want = {"*": a * b, "+": a + b, "-": a - b}[op2] if op2 == "*" else None
+        if op1 == "*":
+            want = expected[op2](a, b * c)
+        else:
+            want = expected[op1](left, c)
+    else:
+        want = expected[op1](left, c)
+    assert parse(text).evaluate({"a": a, "b": b, "c": c}) == want
+
+
+@given(st.text(max_size=40))
+def test_any_text_either_parses_to_an_allowed_tree_or_is_refused_cleanly(text: str) -> None:
+    try:
+        expression = parse(text)
+    except ExpressionError as refused:
+        assert refused.message
+        return
+    assert all(not name.startswith("_") for name in expression.names)
