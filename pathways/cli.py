@@ -41,7 +41,9 @@ def cli() -> None:
 
 
 _library_option = click.option(
-    "--library", "library_dir", metavar="DIR",
+    "--library",
+    "library_dir",
+    metavar="DIR",
     help="Definitions used to resolve calls and calendars (default: ./definitions).",
 )
 

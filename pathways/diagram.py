@@ -35,7 +35,7 @@ def mermaid(machine: Machine) -> str:
         if key in seen:
             continue
         seen.add(key)
-        arrow = f" -->|\"{_escape(label)}\"| " if label else " --> "
+        arrow = f' -->|"{_escape(label)}"| ' if label else " --> "
         lines.append(f"    {_id(transition.source)}{arrow}{_id(transition.target)}")
     return "\n".join(lines) + "\n"
 

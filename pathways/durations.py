@@ -32,7 +32,8 @@ class Duration:
             hours, rest = divmod(self.seconds, 3600)
             minutes, seconds = divmod(rest, 60)
             text += "T" + "".join(
-                f"{value}{unit}" for value, unit in ((hours, "H"), (minutes, "M"), (seconds, "S"))
+                f"{value}{unit}"
+                for value, unit in ((hours, "H"), (minutes, "M"), (seconds, "S"))
                 if value
             )
         return text if text != "P" else "PT0S"

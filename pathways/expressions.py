@@ -16,7 +16,13 @@ from typing import Any
 # The types an expression can have. "unknown" is a value whose type cannot be known
 # at validation (it is accepted anywhere, and checked at run time).
 INTEGER, NUMBER, BOOLEAN, STRING, DATE, DURATION, LIST = (
-    "integer", "number", "boolean", "string", "date", "duration", "list",
+    "integer",
+    "number",
+    "boolean",
+    "string",
+    "date",
+    "duration",
+    "list",
 )
 NUMERIC = {INTEGER, NUMBER}
 
@@ -88,7 +94,9 @@ def parse(text: str) -> Expression:
     """Parse and allow-list an expression, or raise ExpressionError."""
     source = text.strip()
     if not source:
-        raise ExpressionError("the expression is empty", 1, "write a condition such as 'anc < 1500'")
+        raise ExpressionError(
+            "the expression is empty", 1, "write a condition such as 'anc < 1500'"
+        )
     try:
         tree = ast.parse(source, mode="eval").body
     except SyntaxError as error:
@@ -123,18 +131,20 @@ def _allow(node: ast.AST) -> None:
         raise ExpressionError(f"the literal {node.value!r} is not allowed", column)
     if isinstance(node, ast.BinOp) and type(node.op) not in _ARITHMETIC:
         raise ExpressionError(
-            "that operator is not part of the expression language", column,
+            "that operator is not part of the expression language",
+            column,
             "use + - * / or %",
         )
     if isinstance(node, ast.UnaryOp) and not isinstance(node.op, (ast.Not, ast.USub, ast.UAdd)):
         raise ExpressionError("that operator is not part of the expression language", column)
     if isinstance(node, ast.Compare) and any(type(op) not in _COMPARISON for op in node.ops):
-        raise ExpressionError(
-            "'is' is not part of the expression language", column, "use == or !="
-        )
+        raise ExpressionError("'is' is not part of the expression language", column, "use == or !=")
     if isinstance(node, (ast.Tuple,)):
-        raise ExpressionError("tuples are not part of the expression language", column,
-                              "write a list in square brackets: ['1a', '1b']")
+        raise ExpressionError(
+            "tuples are not part of the expression language",
+            column,
+            "write a list in square brackets: ['1a', '1b']",
+        )
 
 
 def _evaluate(node: ast.expr, scope: Mapping[str, Any]) -> Any:

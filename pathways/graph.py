@@ -21,8 +21,10 @@ def unreachable_steps(machine: Machine) -> list[str]:
                 frontier.append(target)
     found = []
     for state in machine.states:
-        if state.step and state.id not in reached and (
-            state.parent is None or state.parent in reached
+        if (
+            state.step
+            and state.id not in reached
+            and (state.parent is None or state.parent in reached)
         ):
             found.append(state.id)
     return found

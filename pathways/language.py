@@ -7,7 +7,12 @@ from typing import Any
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 MODALITIES = (
-    "tumour_board", "surgery", "radiation", "chemotherapy", "clinical_trial", "surveillance",
+    "tumour_board",
+    "surgery",
+    "radiation",
+    "chemotherapy",
+    "clinical_trial",
+    "surveillance",
     "multimodal",
 )
 PRIORITIES = ("routine", "urgent", "asap", "stat")  # FHIR Task.priority codes
@@ -52,8 +57,11 @@ def _names(keys: tuple[Key, ...]) -> tuple[str, ...]:
 
 
 FIELD = (
-    Key("type", "integer, number, boolean, string, date or duration",
-        schema={"enum": list(FIELD_TYPES)}),
+    Key(
+        "type",
+        "integer, number, boolean, string, date or duration",
+        schema={"enum": list(FIELD_TYPES)},
+    ),
     Key("enum", "the allowed values", schema={"type": "array", "items": {"type": "string"}}),
     Key("minimum", "lowest allowed value", schema={"type": "number"}),
     Key("maximum", "highest allowed value", schema={"type": "number"}),
@@ -65,8 +73,11 @@ FIELD = (
 _FIELD_SCHEMA: dict[str, Any] = {
     "oneOf": [
         {"enum": list(FIELD_TYPES)},
-        {"type": "object", "additionalProperties": False,
-         "properties": {key.name: key.schema for key in FIELD}},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {key.name: key.schema for key in FIELD},
+        },
     ]
 }
 _FIELDS: dict[str, Any] = {"type": "object", "additionalProperties": _FIELD_SCHEMA}
@@ -78,16 +89,28 @@ TOP = (
     Key("modality", "the treatment modality", True, {"enum": list(MODALITIES)}),
     Key("description", "free text", schema=_TEXT),
     Key("calendar", "calendar for due dates and slots (default clinic)", schema=_ID),
-    Key("roles", "staff roles this pathway gives work to", True,
-        {"type": "array", "items": _ID, "minItems": 1}),
+    Key(
+        "roles",
+        "staff roles this pathway gives work to",
+        True,
+        {"type": "array", "items": _ID, "minItems": 1},
+    ),
     Key("parameters", "typed, bounded values set at enrolment", schema=_FIELDS),
     Key("patient", "patient attributes the pathway reads", schema=_FIELDS),
-    Key("events", "events declared beyond the built-in ones, with their data",
-        schema={"type": "object", "additionalProperties": _FIELDS}),
+    Key(
+        "events",
+        "events declared beyond the built-in ones, with their data",
+        schema={"type": "object", "additionalProperties": _FIELDS},
+    ),
     Key("steps", "the steps, run in order", True, {"$ref": "#/$defs/steps"}),
-    Key("on", "handlers for events that may arrive at any time",
-        schema={"type": "object",
-                "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/handler"}}}),
+    Key(
+        "on",
+        "handlers for events that may arrive at any time",
+        schema={
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/handler"}},
+        },
+    ),
 )
 
 STEP_COMMON = (
@@ -108,20 +131,49 @@ _TASK_DETAIL = (
 
 STEP_KIND_KEYS: dict[str, tuple[Key, ...]] = {
     "task": (Key("task", "the task's title", True, _TEXT), *_TASK_DETAIL),
-    "wait": (Key("wait", "a duration, or {until: SLOT}", True, {
-        "oneOf": [_DURATION, {"type": "object", "properties": {"until": _ID},
-                              "required": ["until"], "additionalProperties": False}]}),),
+    "wait": (
+        Key(
+            "wait",
+            "a duration, or {until: SLOT}",
+            True,
+            {
+                "oneOf": [
+                    _DURATION,
+                    {
+                        "type": "object",
+                        "properties": {"until": _ID},
+                        "required": ["until"],
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+        ),
+    ),
     "decide": (
-        Key("decide", "ordered branches; the first true one wins", True, {
-            "type": "array", "items": {
-                "type": "object", "required": ["if", "then"], "additionalProperties": False,
-                "properties": {"if": _EXPRESSION, "then": _ID}}}),
+        Key(
+            "decide",
+            "ordered branches; the first true one wins",
+            True,
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["if", "then"],
+                    "additionalProperties": False,
+                    "properties": {"if": _EXPRESSION, "then": _ID},
+                },
+            },
+        ),
         Key("else", "the step when no branch is true", schema=_ID),
     ),
     "parallel": (Key("parallel", "branches that run together", True, {"$ref": "#/$defs/steps"}),),
     "repeat": (
-        Key("repeat", "how many times: an integer or an integer parameter", True,
-            {"type": ["integer", "string"]}),
+        Key(
+            "repeat",
+            "how many times: an integer or an integer parameter",
+            True,
+            {"type": ["integer", "string"]},
+        ),
         Key("steps", "the body", True, {"$ref": "#/$defs/steps"}),
         Key("counter", "name of the 1..N counter (default: the step id)", schema=_ID),
     ),
@@ -129,9 +181,14 @@ STEP_KIND_KEYS: dict[str, tuple[Key, ...]] = {
     "call": (
         Key("call", "the sub-pathway's id", True, _ID),
         Key("version", "pinned version (default: latest)", schema={"type": "integer"}),
-        Key("with", "the sub-pathway's parameters",
-            schema={"type": "object", "additionalProperties": {
-                "type": ["string", "number", "integer", "boolean"]}}),
+        Key(
+            "with",
+            "the sub-pathway's parameters",
+            schema={
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "integer", "boolean"]},
+            },
+        ),
     ),
     "notify": (
         Key("notify", "the message", True, _TEXT),
@@ -158,17 +215,36 @@ CALENDAR = (
     Key("calendar", "the calendar's id", True, _ID),
     Key("title", "display name", schema=_TEXT),
     Key("timezone", "IANA time zone", True, _TEXT),
-    Key("working_days", "weekday names", True,
-        {"type": "array", "items": {"enum": list(WEEKDAYS)}}),
-    Key("holidays", "public holidays: country and optional subdivision",
-        schema={"type": "object", "required": ["country"], "additionalProperties": False,
-                "properties": {"country": _TEXT, "subdivision": _TEXT}}),
+    Key(
+        "working_days", "weekday names", True, {"type": "array", "items": {"enum": list(WEEKDAYS)}}
+    ),
+    Key(
+        "holidays",
+        "public holidays: country and optional subdivision",
+        schema={
+            "type": "object",
+            "required": ["country"],
+            "additionalProperties": False,
+            "properties": {"country": _TEXT, "subdivision": _TEXT},
+        },
+    ),
     Key("closures", "extra closed dates", schema={"type": "array", "items": {"type": "string"}}),
-    Key("slots", "named weekly slots", schema={
-        "type": "object", "additionalProperties": {
-            "type": "object", "required": ["weekday", "time"], "additionalProperties": False,
-            "properties": {"weekday": {"enum": list(WEEKDAYS)},
-                           "time": {"type": "string", "pattern": r"^\d\d:\d\d$"}}}}),
+    Key(
+        "slots",
+        "named weekly slots",
+        schema={
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["weekday", "time"],
+                "additionalProperties": False,
+                "properties": {
+                    "weekday": {"enum": list(WEEKDAYS)},
+                    "time": {"type": "string", "pattern": r"^\d\d:\d\d$"},
+                },
+            },
+        },
+    ),
 )
 SLOT = (Key("weekday", "day of the week", True), Key("time", "HH:MM in clinic time", True))
 HOLIDAYS = (Key("country", "ISO 3166 country code", True), Key("subdivision", "state/province"))

@@ -46,8 +46,10 @@ class Library:
         """Problems of the files checked (not of the context), in file and line order."""
         wanted = set(self.files)
         return sorted(
-            problem for file, found in self.problems.items()
-            if file in wanted for problem in found.found
+            problem
+            for file, found in self.problems.items()
+            if file in wanted
+            for problem in found.found
         )
 
 
@@ -55,8 +57,11 @@ def definition_files(paths: Iterable[str | Path]) -> list[Path]:
     """YAML files named, and those found under folders named, in a stable order."""
     found: dict[Path, Path] = {}
     for path in map(Path, paths):
-        candidates = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES) if (
-            path.is_dir()) else [path]
+        candidates = (
+            sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES)
+            if (path.is_dir())
+            else [path]
+        )
         for candidate in candidates:
             found.setdefault(candidate.resolve(), candidate)
     return list(found.values())
@@ -99,18 +104,24 @@ def add_text(library: Library, text: str, file: str) -> None:
     document = read_document(text, file, problems)
     if isinstance(document, Calendar):
         if document.id in library.calendars:
-            problems.add(Span(1, 1), "(calendar)",
-                         f"calendar '{document.id}' is also defined in "
-                         f"{library.calendars[document.id].file}")
+            problems.add(
+                Span(1, 1),
+                "(calendar)",
+                f"calendar '{document.id}' is also defined in "
+                f"{library.calendars[document.id].file}",
+            )
         library.calendars[document.id] = document
     elif isinstance(document, Pathway):
         check_pathway(document, problems)
         if document.key in library.pathways:
             other = library.pathways[document.key]
-            problems.add(document.spans.get("version", Span(1, 1)), "(pathway)",
-                         f"pathway '{document.id}' version {document.version} is also "
-                         f"defined in {other.file}",
-                         "a published version never changes: give this one a new version")
+            problems.add(
+                document.spans.get("version", Span(1, 1)),
+                "(pathway)",
+                f"pathway '{document.id}' version {document.version} is also "
+                f"defined in {other.file}",
+                "a published version never changes: give this one a new version",
+            )
         else:
             library.pathways[document.key] = document
 
@@ -121,17 +132,26 @@ def check_library(library: Library) -> None:
         problems = library.problems.setdefault(pathway.file, Problems(pathway.file))
         calendar = library.calendars.get(pathway.calendar)
         if calendar is None:
-            problems.add(pathway.spans.get("calendar", Span(1, 1)), "(pathway)",
-                         f"unknown calendar '{pathway.calendar}'",
-                         did_you_mean(pathway.calendar, set(library.calendars))
-                         + " (calendars are files with a top-level 'calendar' key)")
+            problems.add(
+                pathway.spans.get("calendar", Span(1, 1)),
+                "(pathway)",
+                f"unknown calendar '{pathway.calendar}'",
+                did_you_mean(pathway.calendar, set(library.calendars))
+                + " (calendars are files with a top-level 'calendar' key)",
+            )
         for step in pathway.walk():
-            if isinstance(step, Wait) and step.until and calendar is not None and (
-                step.until not in calendar.slots
+            if (
+                isinstance(step, Wait)
+                and step.until
+                and calendar is not None
+                and (step.until not in calendar.slots)
             ):
-                problems.add(step.spans["wait"], step.id,
-                             f"calendar '{calendar.id}' has no slot '{step.until}'",
-                             did_you_mean(step.until, set(calendar.slots)))
+                problems.add(
+                    step.spans["wait"],
+                    step.id,
+                    f"calendar '{calendar.id}' has no slot '{step.until}'",
+                    did_you_mean(step.until, set(calendar.slots)),
+                )
             if isinstance(step, Call):
                 _check_call(library, pathway, step, problems)
     _check_call_cycles(library)
@@ -145,12 +165,19 @@ def _check_call(library: Library, caller: Pathway, step: Call, problems: Problem
     if callee is None:
         versions = library.versions(step.pathway)
         if versions:
-            problems.add(step.spans.get("version", span), step.id,
-                         f"pathway '{step.pathway}' has no version {step.version}",
-                         "versions held: " + ", ".join(map(str, versions)))
+            problems.add(
+                step.spans.get("version", span),
+                step.id,
+                f"pathway '{step.pathway}' has no version {step.version}",
+                "versions held: " + ", ".join(map(str, versions)),
+            )
         else:
-            problems.add(span, step.id, f"call to unknown pathway '{step.pathway}'",
-                         did_you_mean(step.pathway, {pid for pid, _ in library.pathways}))
+            problems.add(
+                span,
+                step.id,
+                f"call to unknown pathway '{step.pathway}'",
+                did_you_mean(step.pathway, {pid for pid, _ in library.pathways}),
+            )
         return
     _check_patient(caller, callee, step, span, problems)
     names = build_scopes(caller, Problems(caller.file)).at(step.id)
@@ -158,9 +185,12 @@ def _check_call(library: Library, caller: Pathway, step: Call, problems: Problem
         parameter = callee.parameters.get(name)
         where_span = step.spans.get("with", span)
         if parameter is None:
-            problems.add(where_span, step.id,
-                         f"pathway '{callee.id}' has no parameter '{name}'",
-                         did_you_mean(name, set(callee.parameters)))
+            problems.add(
+                where_span,
+                step.id,
+                f"pathway '{callee.id}' has no parameter '{name}'",
+                did_you_mean(name, set(callee.parameters)),
+            )
         elif isinstance(value, Expression) and not value.names:
             literal = value.evaluate({})
             mismatch = check_value(parameter, literal)
@@ -173,30 +203,39 @@ def _check_call(library: Library, caller: Pathway, step: Call, problems: Problem
                 problems.add(where_span, step.id, f"with.{name}: {error.message}", error.hint)
                 continue
             if not _assignable(found, parameter.type):
-                problems.add(where_span, step.id,
-                             f"with.{name}: '{callee.id}' expects {parameter.type}, "
-                             f"the expression gives {found}")
+                problems.add(
+                    where_span,
+                    step.id,
+                    f"with.{name}: '{callee.id}' expects {parameter.type}, "
+                    f"the expression gives {found}",
+                )
         else:
             mismatch = check_value(parameter, value)
             if mismatch:
                 problems.add(where_span, step.id, f"with.{name}: {mismatch}")
 
 
-def _check_patient(caller: Pathway, callee: Pathway, step: Call, span: Span,
-                   problems: Problems) -> None:
+def _check_patient(
+    caller: Pathway, callee: Pathway, step: Call, span: Span, problems: Problems
+) -> None:
     """The callee reads the caller's patient: what it needs must be asked for at enrolment."""
     for name, needed in callee.patient.items():
         declared = caller.patient.get(name)
         if declared is None and needed.default is MISSING:
-            problems.add(span, step.id,
-                         f"pathway '{callee.id}' needs the patient attribute '{name}', "
-                         f"which this pathway does not declare",
-                         f"declare it under 'patient' (type {needed.type}) so it is asked for "
-                         "at enrolment")
+            problems.add(
+                span,
+                step.id,
+                f"pathway '{callee.id}' needs the patient attribute '{name}', "
+                f"which this pathway does not declare",
+                f"declare it under 'patient' (type {needed.type}) so it is asked for at enrolment",
+            )
         elif declared is not None and declared.type != needed.type:
-            problems.add(span, step.id,
-                         f"patient attribute '{name}' is {declared.type} here but "
-                         f"{needed.type} in '{callee.id}'")
+            problems.add(
+                span,
+                step.id,
+                f"patient attribute '{name}' is {declared.type} here but "
+                f"{needed.type} in '{callee.id}'",
+            )
 
 
 def _assignable(found: str, wanted: str) -> bool:
@@ -213,12 +252,14 @@ def _check_call_cycles(library: Library) -> None:
     def visit(current: str, path: list[str]) -> None:
         for pathway, step in calls.get(current, []):
             if step.pathway in path:
-                cycle = [*path[path.index(step.pathway):], step.pathway]
+                cycle = [*path[path.index(step.pathway) :], step.pathway]
                 if step.pathway == path[0]:
                     library.problems.setdefault(pathway.file, Problems(pathway.file)).add(
-                        step.spans.get("call", step.span), step.id,
+                        step.spans.get("call", step.span),
+                        step.id,
                         "recursive call: " + " -> ".join(cycle),
-                        "a pathway cannot call itself, directly or through others")
+                        "a pathway cannot call itself, directly or through others",
+                    )
             else:
                 visit(step.pathway, [*path, step.pathway])
 

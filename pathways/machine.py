@@ -87,16 +87,18 @@ class _Builder:
         self.states: list[State] = []
         self.transitions: list[Transition] = []
 
-    def block(self, steps: tuple[Step, ...], exit_to: str, parent: str | None, *,
-              loops_back: bool) -> None:
+    def block(
+        self, steps: tuple[Step, ...], exit_to: str, parent: str | None, *, loops_back: bool
+    ) -> None:
         for index, step in enumerate(steps):
             following = steps[index + 1].id if index + 1 < len(steps) else exit_to
             after = step.then or following
             back = loops_back and after == exit_to
             self.step(step, after, parent, back)
 
-    def link(self, source: str, target: str, trigger: str, guard: str | None = None,
-             back: bool = False) -> None:
+    def link(
+        self, source: str, target: str, trigger: str, guard: str | None = None, back: bool = False
+    ) -> None:
         self.transitions.append(Transition(source, target, trigger, guard, back))
 
     def step(self, step: Step, after: str, parent: str | None, back: bool) -> None:
@@ -114,19 +116,21 @@ class _Builder:
         elif isinstance(step, Decide):
             for branch in step.branches:
                 self.link(step.id, branch.target, "decided", branch.condition.text)
-            self.link(step.id, step.otherwise or after, "decided", "else",
-                      back and step.otherwise is None)
+            self.link(
+                step.id, step.otherwise or after, "decided", "else", back and step.otherwise is None
+            )
         elif isinstance(step, Parallel):
             join = f"{step.id}.join"
             self.states.append(State(join, "join", "all branches ended", None, step.id))
-            for branch in step.branches:
-                self.link(step.id, branch.id, "forked")
-                self.block((branch,), join, step.id, loops_back=False)
+            for fork in step.branches:
+                self.link(step.id, fork.id, "forked")
+                self.block((fork,), join, step.id, loops_back=False)
             self.link(join, after, "joined", None, back)
         elif isinstance(step, Repeat):
             if step.body:
-                self.link(step.id, step.body[0].id, "next_iteration",
-                          f"{step.counter} < {step.count}")
+                self.link(
+                    step.id, step.body[0].id, "next_iteration", f"{step.counter} < {step.count}"
+                )
                 self.block(step.body, step.id, step.id, loops_back=True)
             self.link(step.id, after, "iterations_done", None, back)
         elif isinstance(step, Phase):
@@ -139,8 +143,17 @@ class _Builder:
 
 
 def _kind(step: Step) -> str:
-    kinds = {Task: "task", Wait: "wait", Decide: "decide", Parallel: "fork", Repeat: "loop",
-             Phase: "phase", Call: "call", Notify: "notify", End: "end"}
+    kinds = {
+        Task: "task",
+        Wait: "wait",
+        Decide: "decide",
+        Parallel: "fork",
+        Repeat: "loop",
+        Phase: "phase",
+        Call: "call",
+        Notify: "notify",
+        End: "end",
+    }
     return kinds[type(step)]
 
 

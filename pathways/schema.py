@@ -11,9 +11,7 @@ def _object(keys: tuple[Key, ...], required: bool = True) -> dict[str, Any]:
     schema: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {
-            key.name: {**key.schema, "description": key.description} for key in keys
-        },
+        "properties": {key.name: {**key.schema, "description": key.description} for key in keys},
     }
     needed = [key.name for key in keys if key.required] if required else []
     if needed:

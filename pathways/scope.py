@@ -43,17 +43,22 @@ def build_scopes(pathway: Pathway, problems: Problems) -> Scopes:
                 known = scopes.common[name]
                 if known.type != found.type:
                     first = origin[name].removeprefix("recorded in ")
-                    problems.add(found.span, where,
-                                 f"'{name}' is recorded as {known.type} in {first} "
-                                 f"and as {found.type} here",
-                                 "give the field one type everywhere, or another name")
+                    problems.add(
+                        found.span,
+                        where,
+                        f"'{name}' is recorded as {known.type} in {first} and as {found.type} here",
+                        "give the field one type everywhere, or another name",
+                    )
                 else:
                     merged = tuple(dict.fromkeys((*known.enum, *found.enum)))
                     scopes.common[name] = NameType(known.type, merged)
                 return
-            problems.add(found.span, where,
-                         f"'{name}' is both {origin[name]} and {what}",
-                         "give one of them another name")
+            problems.add(
+                found.span,
+                where,
+                f"'{name}' is both {origin[name]} and {what}",
+                "give one of them another name",
+            )
             return
         scopes.common[name] = NameType(found.type, found.enum)
         origin[name] = f"recorded in step '{where}'" if what == "recorded" else what
@@ -77,15 +82,19 @@ def build_scopes(pathway: Pathway, problems: Problems) -> Scopes:
     return scopes
 
 
-def _counters(steps: tuple[Step, ...], outer: dict[str, NameType], scopes: Scopes,
-              problems: Problems) -> None:
+def _counters(
+    steps: tuple[Step, ...], outer: dict[str, NameType], scopes: Scopes, problems: Problems
+) -> None:
     for step in steps:
         inner = outer
         if isinstance(step, Repeat):
             if step.counter in scopes.common or step.counter in outer:
-                problems.add(step.span, step.id,
-                             f"the counter '{step.counter}' hides another name",
-                             "set 'counter:' to a name not used elsewhere")
+                problems.add(
+                    step.span,
+                    step.id,
+                    f"the counter '{step.counter}' hides another name",
+                    "set 'counter:' to a name not used elsewhere",
+                )
             inner = {**outer, step.counter: NameType("integer")}
         scopes.counters[step.id] = outer
         for child in step.children():

@@ -58,9 +58,7 @@ def _column(node: ast.AST) -> int:
 def _infer(node: ast.expr, scope: Mapping[str, NameType]) -> _Typed:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool):
-            raise ExpressionError(
-                f"write {str(node.value).lower()} in lower case", _column(node)
-            )
+            raise ExpressionError(f"write {str(node.value).lower()} in lower case", _column(node))
         if isinstance(node.value, int):
             return _Typed("integer")
         return _Typed(NUMBER if isinstance(node.value, float) else STRING)
@@ -81,10 +79,11 @@ def _infer(node: ast.expr, scope: Mapping[str, NameType]) -> _Typed:
     if isinstance(node, ast.BoolOp):
         word = "and" if isinstance(node.op, ast.And) else "or"
         for value in node.values:
-            found = _infer(value, scope)
-            if found.type != BOOLEAN:
+            operand = _infer(value, scope)
+            if operand.type != BOOLEAN:
                 raise ExpressionError(
-                    f"'{word}' needs booleans, got {found.type}", _column(value),
+                    f"'{word}' needs booleans, got {operand.type}",
+                    _column(value),
                     "compare the value first, e.g. 'anc < anc_min'",
                 )
         return _Typed(BOOLEAN)
@@ -128,13 +127,18 @@ def _arithmetic(node: ast.BinOp, left: _Typed, right: _Typed) -> _Typed:
 
 
 def _compare(
-    op: ast.cmpop, left: _Typed, right: _Typed, left_node: ast.expr, right_node: ast.expr,
+    op: ast.cmpop,
+    left: _Typed,
+    right: _Typed,
+    left_node: ast.expr,
+    right_node: ast.expr,
     whole: ast.Compare,
 ) -> None:
     if isinstance(op, (ast.In, ast.NotIn)):
         if right.type != "list":
             raise ExpressionError(
-                f"'in' needs a list on its right, got {right.type}", _column(right_node),
+                f"'in' needs a list on its right, got {right.type}",
+                _column(right_node),
                 "write a list: grade in [3, 4]",
             )
         if right.element and _family(left.type) != _family(right.element):
@@ -149,7 +153,8 @@ def _compare(
         left.type in NUMERIC or left.type in _ORDERED
     ):
         raise ExpressionError(
-            f"cannot order {left.type} values with <, <=, > or >=", _column(whole),
+            f"cannot order {left.type} values with <, <=, > or >=",
+            _column(whole),
             "use == or != or 'in'",
         )
     _check_enum_literals(left, right_node)
@@ -164,6 +169,6 @@ def _check_enum_literals(typed: _Typed, other: ast.expr) -> None:
         if isinstance(literal, ast.Constant) and literal.value not in typed.enum:
             allowed = ", ".join(typed.enum)
             raise ExpressionError(
-                f"'{literal.value}' is not one of the values it can take ({allowed})",
+                f"'{literal.value!s}' is not one of the values it can take ({allowed})",
                 _column(literal),
             )

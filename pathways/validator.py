@@ -35,10 +35,12 @@ def _unique_ids(pathway: Pathway, problems: Problems) -> dict[str, Step]:
     seen: dict[str, Step] = {}
     for step in pathway.walk():
         if step.id in seen:
-            problems.add(step.spans.get("id", step.span), step.id,
-                         f"duplicate step id '{step.id}' "
-                         f"(first used on line {seen[step.id].span.line})",
-                         "step ids must be unique in the whole pathway")
+            problems.add(
+                step.spans.get("id", step.span),
+                step.id,
+                f"duplicate step id '{step.id}' (first used on line {seen[step.id].span.line})",
+                "step ids must be unique in the whole pathway",
+            )
         else:
             seen[step.id] = step
     return seen
@@ -49,17 +51,36 @@ def _targets(steps: tuple[Step, ...], every_id: set[str], problems: Problems) ->
     for step in steps:
         if step.then is not None:
             if isinstance(step, Decide):
-                problems.add(step.spans["then"], step.id,
-                             "'then' does not apply to a decide step", "use 'else'")
-            _target(step, step.then, "'then' target", step.spans["then"], siblings, every_id,
-                    problems)
+                problems.add(
+                    step.spans["then"],
+                    step.id,
+                    "'then' does not apply to a decide step",
+                    "use 'else'",
+                )
+            _target(
+                step, step.then, "'then' target", step.spans["then"], siblings, every_id, problems
+            )
         if isinstance(step, Decide):
             for branch in step.branches:
-                _target(step, branch.target, "decide target", branch.target_span, siblings,
-                        every_id, problems)
+                _target(
+                    step,
+                    branch.target,
+                    "decide target",
+                    branch.target_span,
+                    siblings,
+                    every_id,
+                    problems,
+                )
             if step.otherwise is not None:
-                _target(step, step.otherwise, "'else' target", step.spans["else"], siblings,
-                        every_id, problems)
+                _target(
+                    step,
+                    step.otherwise,
+                    "'else' target",
+                    step.spans["else"],
+                    siblings,
+                    every_id,
+                    problems,
+                )
         for block in _blocks(step):
             _targets(block, every_id, problems)
 
@@ -73,17 +94,28 @@ def _blocks(step: Step) -> list[tuple[Step, ...]]:
     return [step.children()] if step.children() else []
 
 
-def _target(step: Step, target: str, what: str, span: Span, siblings: set[str],
-            every_id: set[str], problems: Problems) -> None:
+def _target(
+    step: Step,
+    target: str,
+    what: str,
+    span: Span,
+    siblings: set[str],
+    every_id: set[str],
+    problems: Problems,
+) -> None:
     if target in siblings:
         return
     if target in every_id:
-        problems.add(span, step.id,
-                     f"{what} '{target}' is not in the same list as this step",
-                     "jumps stay within one list; move the step or restructure the flow")
+        problems.add(
+            span,
+            step.id,
+            f"{what} '{target}' is not in the same list as this step",
+            "jumps stay within one list; move the step or restructure the flow",
+        )
     else:
-        problems.add(span, step.id, f"{what} '{target}' does not exist",
-                     did_you_mean(target, siblings))
+        problems.add(
+            span, step.id, f"{what} '{target}' does not exist", did_you_mean(target, siblings)
+        )
 
 
 def _roles(pathway: Pathway, problems: Problems) -> None:
@@ -91,8 +123,12 @@ def _roles(pathway: Pathway, problems: Problems) -> None:
 
     def check(role: str, span: Span, where: str) -> None:
         if role and role not in declared:
-            problems.add(span, where, f"role '{role}' is not one of this pathway's roles",
-                         did_you_mean(role, declared) + " (or add it to 'roles')")
+            problems.add(
+                span,
+                where,
+                f"role '{role}' is not one of this pathway's roles",
+                did_you_mean(role, declared) + " (or add it to 'roles')",
+            )
 
     for step in pathway.walk():
         if isinstance(step, Task):
@@ -118,27 +154,40 @@ def _durations(pathway: Pathway, step: Step, problems: Problems) -> None:
     if isinstance(step, Repeat) and isinstance(step.count, str):
         parameter = pathway.parameters.get(step.count)
         if parameter is None or parameter.type != "integer":
-            problems.add(step.spans["repeat"], step.id,
-                         f"repeat needs an integer or an integer parameter; "
-                         f"'{step.count}' is not an integer parameter",
-                         did_you_mean(step.count, {
-                             name for name, p in pathway.parameters.items()
-                             if p.type == "integer"}))
+            problems.add(
+                step.spans["repeat"],
+                step.id,
+                f"repeat needs an integer or an integer parameter; "
+                f"'{step.count}' is not an integer parameter",
+                did_you_mean(
+                    step.count,
+                    {name for name, p in pathway.parameters.items() if p.type == "integer"},
+                ),
+            )
 
 
-def check_duration(pathway: Pathway, spec: DurationSpec | None, span: Span, where: str,
-                   problems: Problems) -> None:
+def check_duration(
+    pathway: Pathway, spec: DurationSpec | None, span: Span, where: str, problems: Problems
+) -> None:
     """A duration parameter or working-day count must name a parameter of the right type."""
     if isinstance(spec, DurationParameter):
         parameter = pathway.parameters.get(spec.name)
         if parameter is None or parameter.type != "duration":
-            problems.add(span, where, f"'{spec.name}' is not an ISO 8601 duration "
-                         "nor a duration parameter", DURATION_HINT)
+            problems.add(
+                span,
+                where,
+                f"'{spec.name}' is not an ISO 8601 duration nor a duration parameter",
+                DURATION_HINT,
+            )
     if isinstance(spec, WorkingDays) and isinstance(spec.count, str):
         parameter = pathway.parameters.get(spec.count)
         if parameter is None or parameter.type != "integer":
-            problems.add(span, where, f"working_days '{spec.count}' is not an integer parameter",
-                         "give a number or the name of an integer parameter")
+            problems.add(
+                span,
+                where,
+                f"working_days '{spec.count}' is not an integer parameter",
+                "give a number or the name of an integer parameter",
+            )
 
 
 def _expressions(step: Step, names: dict[str, NameType], problems: Problems) -> None:
@@ -149,8 +198,14 @@ def _expressions(step: Step, names: dict[str, NameType], problems: Problems) -> 
             _condition(branch.condition, names, branch.span, step.id, "if", problems)
 
 
-def _condition(expression: Expression, names: dict[str, NameType], span: Span, where: str,
-               key: str, problems: Problems) -> None:
+def _condition(
+    expression: Expression,
+    names: dict[str, NameType],
+    span: Span,
+    where: str,
+    key: str,
+    problems: Problems,
+) -> None:
     try:
         check_condition(expression, names, key)
     except ExpressionError as error:
@@ -167,24 +222,29 @@ def _texts(step: Step, names: dict[str, NameType], problems: Problems) -> None:
         check_text(text, names, step.spans.get(key, step.span), step.id, problems)
 
 
-def check_text(text: str, names: dict[str, NameType], span: Span, where: str,
-               problems: Problems) -> None:
+def check_text(
+    text: str, names: dict[str, NameType], span: Span, where: str, problems: Problems
+) -> None:
     """Every {name} in a text must be a plain name in scope."""
     try:
         parts = list(Formatter().parse(text))
     except ValueError:
-        problems.add(span, where, "unbalanced braces in text",
-                     "write {{ and }} for literal braces")
+        problems.add(span, where, "unbalanced braces in text", "write {{ and }} for literal braces")
         return
     for _, field, spec, conversion in parts:
         if field is None:
             continue
         if spec or conversion or not field.isidentifier():
-            problems.add(span, where, f"'{{{field}}}' is not a plain name in text",
-                         "only {name} is allowed inside braces")
+            problems.add(
+                span,
+                where,
+                f"'{{{field}}}' is not a plain name in text",
+                "only {name} is allowed inside braces",
+            )
         elif field not in names:
-            problems.add(span, where, f"unknown name '{field}' in text",
-                         did_you_mean(field, set(names)))
+            problems.add(
+                span, where, f"unknown name '{field}' in text", did_you_mean(field, set(names))
+            )
 
 
 def _handlers(pathway: Pathway, scopes: Scopes, problems: Problems) -> None:
@@ -195,10 +255,17 @@ def _handlers(pathway: Pathway, scopes: Scopes, problems: Problems) -> None:
             if handler.condition is not None:
                 _condition(handler.condition, names, handler.spans["if"], where, "if", problems)
             if handler.task is not None:
-                check_duration(pathway, handler.task.due, handler.spans.get("due", handler.span),
-                               where, problems)
-                for key, text in (("task", handler.task.title),
-                                  ("instructions", handler.task.instructions)):
+                check_duration(
+                    pathway,
+                    handler.task.due,
+                    handler.spans.get("due", handler.span),
+                    where,
+                    problems,
+                )
+                for key, text in (
+                    ("task", handler.task.title),
+                    ("instructions", handler.task.instructions),
+                ):
                     check_text(text, names, handler.spans.get(key, handler.span), where, problems)
             if handler.notify is not None:
                 check_text(handler.notify, names, handler.spans["notify"], where, problems)
@@ -209,15 +276,20 @@ def _flow(pathway: Pathway, problems: Problems) -> None:
     steps = {step.id: step for step in walk(pathway.steps)}
     for step_id in unreachable_steps(machine):
         step = steps[step_id]
-        problems.add(step.spans.get("id", step.span), step_id,
-                     f"step '{step_id}' can never be reached",
-                     "nothing leads to it: remove it, or point a 'then' or a decide at it")
+        problems.add(
+            step.spans.get("id", step.span),
+            step_id,
+            f"step '{step_id}' can never be reached",
+            "nothing leads to it: remove it, or point a 'then' or a decide at it",
+        )
     order = list(steps)
     for loop in spinning_loops(machine):
         # Report at the step that jumps back: the last of the loop in document order.
         closing = max((s for s in loop if s in steps), key=order.index)
         path = " -> ".join(loop)
-        problems.add(steps[closing].span, closing,
-                     f"steps {path} form a loop with no task or wait in it; "
-                     "it would spin forever",
-                     "put a task or a wait inside the loop, or end it with a decide")
+        problems.add(
+            steps[closing].span,
+            closing,
+            f"steps {path} form a loop with no task or wait in it; it would spin forever",
+            "put a task or a wait inside the loop, or end it with a decide",
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -47,7 +47,7 @@ class Sequence:
     span: Span
 
 
-Node = Union[Scalar, Mapping, Sequence]
+Node = Scalar | Mapping | Sequence
 
 
 class YamlSyntaxError(Exception):
@@ -73,8 +73,11 @@ def parse(text: str) -> Node:
             key = message.split('"')[1] if '"' in message else "?"
             raise YamlSyntaxError(span, f"duplicate key '{key}'") from None
         raise YamlSyntaxError(span, f"YAML syntax error: {message}") from None
-    start = Span(data.lc.line + 1, data.lc.col + 1) if isinstance(
-        data, (CommentedMap, CommentedSeq)) else Span(1, 1)
+    start = (
+        Span(data.lc.line + 1, data.lc.col + 1)
+        if isinstance(data, (CommentedMap, CommentedSeq))
+        else Span(1, 1)
+    )
     return _node(data, start)
 
 

@@ -31,17 +31,27 @@ def read_document(text: str, file: str, problems: Problems) -> Document | None:
     try:
         root = parse(text)
     except YamlSyntaxError as error:
-        problems.add(error.span, "(file)", error.message,
-                     "check indentation (spaces, not tabs), colons and brackets")
+        problems.add(
+            error.span,
+            "(file)",
+            error.message,
+            "check indentation (spaces, not tabs), colons and brackets",
+        )
         return None
     mapping = as_mapping(problems, root, "(file)", "a definition")
     if mapping is None:
         if isinstance(root, Scalar) and root.value is None:
-            problems.add(NOWHERE, "(file)", "the file is empty",
-                         "a pathway starts with 'pathway:', a calendar with 'calendar:'")
+            problems.add(
+                NOWHERE,
+                "(file)",
+                "the file is empty",
+                "a pathway starts with 'pathway:', a calendar with 'calendar:'",
+            )
         return None
-    if "pathway" not in mapping.entries and "calendar" in mapping.entries and (
-        "steps" not in mapping.entries
+    if (
+        "pathway" not in mapping.entries
+        and "calendar" in mapping.entries
+        and ("steps" not in mapping.entries)
     ):
         return read_calendar(mapping, file, problems)
     return read_pathway(mapping, file, problems)
@@ -50,22 +60,25 @@ def read_document(text: str, file: str, problems: Problems) -> Document | None:
 def read_pathway(mapping: Mapping, file: str, problems: Problems) -> Pathway | None:
     """A pathway from its top-level mapping."""
     where = "(pathway)"
-    check_keys(problems, mapping, TOP_NAMES, [key.name for key in TOP if key.required], where,
-               "a pathway")
+    check_keys(
+        problems, mapping, TOP_NAMES, [key.name for key in TOP if key.required], where, "a pathway"
+    )
     pathway_id = read_id(problems, mapping.get("pathway"), where, "a pathway id")
     version = read_integer(problems, mapping.get("version"), where, "'version'", minimum=1)
     title = read_text(problems, mapping.get("title"), where, "'title'")
     modality = read_choice(problems, mapping.get("modality"), where, "a modality", MODALITIES)
     roles = tuple(
-        role for role in (
+        role
+        for role in (
             read_id(problems, item, "roles", "a role")
             for item in as_list(problems, mapping.get("roles"), "roles", "'roles'")
-        ) if role
+        )
+        if role
     )
     calendar = read_id(problems, mapping.get("calendar"), where, "a calendar id")
     events = {}
     declared = as_mapping(problems, mapping.get("events"), "events", "'events'")
-    for name, (key_span, fields) in (declared.entries.items() if declared else ()):
+    for name, (key_span, fields) in declared.entries.items() if declared else ():
         event = read_id(problems, Scalar(name, key_span), "events", "an event name")
         if event:
             events[event] = read_fields(problems, fields, f"events.{event}", "event field")
@@ -83,7 +96,8 @@ def read_pathway(mapping: Mapping, file: str, problems: Problems) -> Pathway | N
         parameters=_fields(problems, mapping, "parameters", "parameter"),
         patient=_fields(problems, mapping, "patient", "patient attribute"),
         events=events,
-        handlers=read_handlers(problems, mapping.get("on"), events) if "on" in mapping.entries
+        handlers=read_handlers(problems, mapping.get("on"), events)
+        if "on" in mapping.entries
         else {},
     )
     return pathway if pathway_id else None
@@ -97,37 +111,53 @@ def _fields(problems: Problems, mapping: Mapping, key: str, kind: str) -> dict: 
 def read_calendar(mapping: Mapping, file: str, problems: Problems) -> Calendar | None:
     """A clinic calendar from its top-level mapping."""
     where = "(calendar)"
-    check_keys(problems, mapping, CALENDAR_NAMES, ("calendar", "timezone", "working_days"),
-               where, "a calendar")
+    check_keys(
+        problems,
+        mapping,
+        CALENDAR_NAMES,
+        ("calendar", "timezone", "working_days"),
+        where,
+        "a calendar",
+    )
     calendar_id = read_id(problems, mapping.get("calendar"), where, "a calendar id")
     zone = read_text(problems, mapping.get("timezone"), where, "'timezone'")
     if zone is not None and zone not in available_timezones():
         node = mapping.get("timezone")
         assert node is not None
-        problems.add(node.span, where, f"unknown time zone '{zone}'",
-                     did_you_mean(zone, available_timezones()))
+        problems.add(
+            node.span,
+            where,
+            f"unknown time zone '{zone}'",
+            did_you_mean(zone, available_timezones()),
+        )
     days = [
         read_choice(problems, item, where, "a weekday", WEEKDAYS)
         for item in as_list(problems, mapping.get("working_days"), where, "'working_days'")
     ]
     country, subdivision = _holidays(problems, mapping.get("holidays"), where)
     closures = set()
-    for item in as_list(problems, mapping.get("closures"), where, "'closures'") if (
-            mapping.get("closures") is not None) else ():
+    for item in (
+        as_list(problems, mapping.get("closures"), where, "'closures'")
+        if (mapping.get("closures") is not None)
+        else ()
+    ):
         value = plain(item)
         if isinstance(value, date):
             closures.add(value)
         else:
-            problems.add(item.span, where, f"closure '{value}' is not a date",
-                         "write dates as YYYY-MM-DD")
+            problems.add(
+                item.span, where, f"closure '{value}' is not a date", "write dates as YYYY-MM-DD"
+            )
     if calendar_id is None or zone is None:
         return None
     return Calendar(
-        id=calendar_id, file=file,
+        id=calendar_id,
+        file=file,
         title=read_text(problems, mapping.get("title"), where, "'title'") or calendar_id,
         timezone=zone,
         working_days=frozenset(WEEKDAYS.index(day) for day in days if day),
-        holiday_country=country, holiday_subdivision=subdivision,
+        holiday_country=country,
+        holiday_subdivision=subdivision,
         closures=frozenset(closures),
         slots=_slots(problems, mapping.get("slots")),
     )
@@ -146,13 +176,20 @@ def _holidays(problems: Problems, node: Node | None, where: str) -> tuple[str | 
 
     supported = holidays.list_supported_countries()
     if country not in supported:
-        problems.add(mapping.span, where, f"the holidays library has no country '{country}'",
-                     did_you_mean(country, set(supported)))
+        problems.add(
+            mapping.span,
+            where,
+            f"the holidays library has no country '{country}'",
+            did_you_mean(country, set(supported)),
+        )
         return None, None
     if subdivision is not None and subdivision not in supported[country]:
-        problems.add(mapping.span, where,
-                     f"country '{country}' has no subdivision '{subdivision}'",
-                     did_you_mean(subdivision, set(supported[country])))
+        problems.add(
+            mapping.span,
+            where,
+            f"country '{country}' has no subdivision '{subdivision}'",
+            did_you_mean(subdivision, set(supported[country])),
+        )
         return country, None
     return country, subdivision
 
@@ -160,7 +197,7 @@ def _holidays(problems: Problems, node: Node | None, where: str) -> tuple[str | 
 def _slots(problems: Problems, node: Node | None) -> dict[str, Slot]:
     mapping = as_mapping(problems, node, "slots", "'slots'")
     slots: dict[str, Slot] = {}
-    for raw, (key_span, value) in (mapping.entries.items() if mapping else ()):
+    for raw, (key_span, value) in mapping.entries.items() if mapping else ():
         name = read_id(problems, Scalar(raw, key_span), "slots", "a slot name")
         spec = as_mapping(problems, value, f"slots.{raw}", "a slot")
         if name is None or spec is None:
@@ -182,6 +219,10 @@ def _time(problems: Problems, node: Node | None, where: str) -> time | None:
         except ValueError:
             pass
     if node is not None:
-        problems.add(node.span, where, f"time '{value}' is not HH:MM",
-                     'write the time in quotes, e.g. "07:00"')
+        problems.add(
+            node.span,
+            where,
+            f"time '{value}' is not HH:MM",
+            'write the time in quotes, e.g. "07:00"',
+        )
     return None

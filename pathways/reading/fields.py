@@ -21,8 +21,7 @@ _ALLOWED = {
 }
 
 
-def read_fields(problems: Problems, node: Node | None, where: str, kind: str
-                ) -> dict[str, Field]:
+def read_fields(problems: Problems, node: Node | None, where: str, kind: str) -> dict[str, Field]:
     """A mapping of field name to type, read as Fields."""
     mapping = as_mapping(problems, node, where, f"the {kind}s")
     fields: dict[str, Field] = {}
@@ -37,8 +36,7 @@ def read_fields(problems: Problems, node: Node | None, where: str, kind: str
     return fields
 
 
-def _read_field(problems: Problems, name: str, node: Node, where: str, kind: str
-                ) -> Field | None:
+def _read_field(problems: Problems, name: str, node: Node, where: str, kind: str) -> Field | None:
     if isinstance(node, Scalar):
         type_name = _read_type(problems, node, where)
         return Field(name, type_name, node.span) if type_name else None
@@ -49,23 +47,37 @@ def _read_field(problems: Problems, name: str, node: Node, where: str, kind: str
     enum = _read_enum(problems, spec.get("enum"), where)
     type_node = spec.get("type")
     if type_node is None and enum is None:
-        problems.add(spec.span, where, "missing required key 'type'",
-                     "give a type (integer, number, boolean, string, date, duration) or an enum")
+        problems.add(
+            spec.span,
+            where,
+            "missing required key 'type'",
+            "give a type (integer, number, boolean, string, date, duration) or an enum",
+        )
         return None
     type_name = _read_type(problems, type_node, where) if type_node is not None else "string"
     if type_name is None:
         return None
     if enum is not None and type_name != "string":
         problems.add(spec.span, where, f"an enum must be of type string, not {type_name}")
-    minimum, maximum = _bound(problems, spec, "minimum", where), _bound(
-        problems, spec, "maximum", where)
+    minimum, maximum = (
+        _bound(problems, spec, "minimum", where),
+        _bound(problems, spec, "maximum", where),
+    )
     if (minimum is not None or maximum is not None) and type_name not in ("integer", "number"):
         problems.add(spec.span, where, f"minimum and maximum apply to numbers, not {type_name}")
     if minimum is not None and maximum is not None and minimum > maximum:
-        problems.add(spec.get("minimum").span, where,  # type: ignore[union-attr]
-                     f"minimum {_show(minimum)} is above the maximum {_show(maximum)}")
+        problems.add(
+            spec.key_span("minimum"),
+            where,
+            f"minimum {_show(minimum)} is above the maximum {_show(maximum)}",
+        )
     field = Field(
-        name, type_name, spec.span, enum or (), minimum, maximum,
+        name,
+        type_name,
+        spec.span,
+        enum or (),
+        minimum,
+        maximum,
         unit=str(plain(spec.get("unit")) or ""),
         description=str(plain(spec.get("description")) or ""),
         required=plain(spec.get("required")) is not False,
@@ -73,8 +85,12 @@ def _read_field(problems: Problems, name: str, node: Node, where: str, kind: str
     default_node = spec.get("default")
     if default_node is None:
         if kind == "parameter":
-            problems.add(spec.span, where, "missing required key 'default'",
-                         "every parameter needs a default so the pathway can start without it")
+            problems.add(
+                spec.span,
+                where,
+                "missing required key 'default'",
+                "every parameter needs a default so the pathway can start without it",
+            )
         return field
     default = _read_default(problems, field, default_node, where)
     return Field(**{**field.__dict__, "default": default})
@@ -89,19 +105,31 @@ def _read_type(problems: Problems, node: Node | None, where: str) -> str | None:
     if isinstance(value, str) and value in FIELD_TYPES:
         return value
     assert node is not None
-    problems.add(node.span, where, f"{describe(node)} is not a field type",
-                 did_you_mean(str(value), set(FIELD_TYPES)))
+    problems.add(
+        node.span,
+        where,
+        f"{describe(node)} is not a field type",
+        did_you_mean(str(value), set(FIELD_TYPES)),
+    )
     return None
 
 
 def _read_enum(problems: Problems, node: Node | None, where: str) -> tuple[str, ...] | None:
     if node is None:
         return None
-    if not isinstance(node, Sequence) or not node.items or not all(
-        isinstance(item, Scalar) and not isinstance(item.value, bool) for item in node.items
+    if (
+        not isinstance(node, Sequence)
+        or not node.items
+        or not all(
+            isinstance(item, Scalar) and not isinstance(item.value, bool) for item in node.items
+        )
     ):
-        problems.add(node.span, where, "an enum must be a non-empty list of values",
-                     "write [value_a, value_b]")
+        problems.add(
+            node.span,
+            where,
+            "an enum must be a non-empty list of values",
+            "write [value_a, value_b]",
+        )
         return None
     return tuple(str(to_plain(item)) for item in node.items)
 
@@ -158,7 +186,8 @@ def check_value(field: Field, value: Any, noun: str = "value") -> str | None:
 
 def _article(type_name: str) -> str:
     return {"integer": "an integer", "duration": "an ISO 8601 duration"}.get(
-        type_name, f"a {type_name}")
+        type_name, f"a {type_name}"
+    )
 
 
 def _is_date(text: str) -> bool:

@@ -30,13 +30,17 @@ def read_handlers(
     mapping = as_mapping(problems, node, "on", "'on'")
     known = set(BUILTIN_EVENTS) | set(events)
     handlers: dict[str, tuple[Handler, ...]] = {}
-    for raw_event, (key_span, value) in (mapping.entries.items() if mapping else ()):
+    for raw_event, (key_span, value) in mapping.entries.items() if mapping else ():
         event = read_id(problems, Scalar(raw_event, key_span), "on", "an event name")
         if event is None:
             continue
         if event not in known:
-            problems.add(key_span, f"on.{event}", f"unknown event '{event}'",
-                         did_you_mean(event, known) + " (declare new events under 'events')")
+            problems.add(
+                key_span,
+                f"on.{event}",
+                f"unknown event '{event}'",
+                did_you_mean(event, known) + " (declare new events under 'events')",
+            )
             continue
         items = as_list(problems, value, f"on.{event}", f"the handlers of '{event}'")
         read = [_read_handler(problems, event, index, item) for index, item in enumerate(items)]
@@ -58,19 +62,31 @@ def _read_handler(problems: Problems, event: str, index: int, node: Node) -> Han
     hold = bool(read_boolean(problems, mapping.get("hold"), where, "'hold'"))
     stop = read_id(problems, mapping.get("stop"), where, "an outcome")
     handler = Handler(
-        event=event, index=index, span=mapping.span,
+        event=event,
+        index=index,
+        span=mapping.span,
         spans={key: value.span for key, (_, value) in mapping.entries.items()},
         condition=read_expression(problems, mapping.get("if"), where, "if"),
-        hold=hold, task=task, notify=notify, notify_to=notify_to, stop=stop,
+        hold=hold,
+        task=task,
+        notify=notify,
+        notify_to=notify_to,
+        stop=stop,
     )
     if not (hold or task or notify or stop):
-        problems.add(mapping.span, where, "the handler does nothing",
-                     "give it a task, a notify, hold: true or stop: OUTCOME")
+        problems.add(
+            mapping.span,
+            where,
+            "the handler does nothing",
+            "give it a task, a notify, hold: true or stop: OUTCOME",
+        )
     if hold and not _decides(task):
         problems.add(
-            mapping.span, where,
+            mapping.span,
+            where,
             "a holding handler needs a review task that records 'decision' "
-            "(an enum including 'resume')", HOLD_HINT,
+            "(an enum including 'resume')",
+            HOLD_HINT,
         )
     return handler
 
@@ -84,18 +100,25 @@ def _read_task(problems: Problems, mapping: Mapping, where: str) -> HandlerTask 
         return None
     for key in ("role", "due"):
         if key not in mapping.entries:
-            problems.add(mapping.span, where, f"missing required key '{key}'",
-                         f"a handler's task needs '{key}'")
-    record = read_fields(problems, mapping.get("record"), where, "recorded field") if (
-        mapping.get("record") is not None) else {}
+            problems.add(
+                mapping.span,
+                where,
+                f"missing required key '{key}'",
+                f"a handler's task needs '{key}'",
+            )
+    record = (
+        read_fields(problems, mapping.get("record"), where, "recorded field")
+        if (mapping.get("record") is not None)
+        else {}
+    )
     return HandlerTask(
         title=title,
         role=read_id(problems, mapping.get("role"), where, "a role") or "",
         due=read_duration(problems, mapping.get("due"), where, "'due'") or Duration(),
-        priority=read_choice(problems, mapping.get("priority"), where, "a priority",
-                             PRIORITIES) or "routine",
-        instructions=read_text(problems, mapping.get("instructions"), where,
-                               "'instructions'") or "",
+        priority=read_choice(problems, mapping.get("priority"), where, "a priority", PRIORITIES)
+        or "routine",
+        instructions=read_text(problems, mapping.get("instructions"), where, "'instructions'")
+        or "",
         record=tuple(record.values()),
     )
 
@@ -104,8 +127,3 @@ def _decides(task: HandlerTask | None) -> bool:
     if task is None:
         return False
     return any(field.name == "decision" and "resume" in field.enum for field in task.record)
-
-
-
-
-

@@ -41,8 +41,9 @@ from pathways.yamlsource import Mapping, Node, Scalar
 _KIND_WORDS = ", ".join(STEP_KINDS)
 
 
-def read_steps(problems: Problems, node: Node | None, where: str, what: str = "'steps'"
-               ) -> tuple[Step, ...]:
+def read_steps(
+    problems: Problems, node: Node | None, where: str, what: str = "'steps'"
+) -> tuple[Step, ...]:
     """Every readable step of a list; unreadable ones are reported and left out."""
     steps = []
     for index, item in enumerate(as_list(problems, node, where, what)):
@@ -66,9 +67,12 @@ def read_step(problems: Problems, node: Node, fallback_where: str) -> Step | Non
         problems.add(mapping.span, where, "step has no kind", f"add one of: {_KIND_WORDS}")
         return None
     if len(kinds) > 1:
-        problems.add(mapping.span, where,
-                     f"step has more than one kind: {' and '.join(kinds)}",
-                     "split it into one step per kind")
+        problems.add(
+            mapping.span,
+            where,
+            f"step has more than one kind: {' and '.join(kinds)}",
+            "split it into one step per kind",
+        )
         return None
     kind = kinds[0]
     keys = (*STEP_COMMON, *STEP_KIND_KEYS[kind])
@@ -97,12 +101,21 @@ def _task(problems: Problems, mapping: Mapping, where: str, common: dict[str, An
     due = read_duration(problems, mapping.get("due"), where, "'due'")
     priority = read_choice(problems, mapping.get("priority"), where, "a priority", PRIORITIES)
     instructions = read_text(problems, mapping.get("instructions"), where, "'instructions'")
-    record = read_fields(problems, mapping.get("record"), where, "recorded field") if (
-        mapping.get("record") is not None) else {}
+    record = (
+        read_fields(problems, mapping.get("record"), where, "recorded field")
+        if (mapping.get("record") is not None)
+        else {}
+    )
     # A missing role or due is already reported; the step stays so its id still resolves.
     common = {**common, "title": title or common["title"]}
-    return Task(**common, role=role or "", due=due or Duration(), priority=priority or "routine",
-                instructions=instructions or "", record=tuple(record.values()))
+    return Task(
+        **common,
+        role=role or "",
+        due=due or Duration(),
+        priority=priority or "routine",
+        instructions=instructions or "",
+        record=tuple(record.values()),
+    )
 
 
 def _wait(problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]) -> Step | None:
@@ -115,8 +128,9 @@ def _wait(problems: Problems, mapping: Mapping, where: str, common: dict[str, An
     return Wait(**common, duration=duration)
 
 
-def _decide(problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]
-            ) -> Step | None:
+def _decide(
+    problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]
+) -> Step | None:
     branches = []
     for item in as_list(problems, mapping.get("decide"), where, "'decide'"):
         branch = as_mapping(problems, item, where, "a decide branch")
@@ -134,34 +148,46 @@ def _decide(problems: Problems, mapping: Mapping, where: str, common: dict[str, 
     return Decide(**common, branches=tuple(branches), otherwise=otherwise)
 
 
-def _parallel(problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]
-              ) -> Step | None:
+def _parallel(
+    problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]
+) -> Step | None:
     branches = read_steps(problems, mapping.get("parallel"), where, "'parallel'")
     return Parallel(**common, branches=branches)
 
 
-def _repeat(problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]
-            ) -> Step | None:
+def _repeat(
+    problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]
+) -> Step | None:
     node = mapping.get("repeat")
     count: int | str | None
     if isinstance(node, Scalar) and isinstance(node.value, str):
         count = read_id(problems, node, where, "an integer parameter")
-    elif isinstance(node, Scalar) and isinstance(node.value, int) and not isinstance(
-            node.value, bool):
+    elif (
+        isinstance(node, Scalar)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+    ):
         count = read_integer(problems, node, where, "'repeat'", minimum=1)
     else:
         assert node is not None
-        problems.add(node.span, where,
-                     f"repeat needs an integer or an integer parameter, got {describe(node)}",
-                     "write repeat: 6 or repeat: cycles")
+        problems.add(
+            node.span,
+            where,
+            f"repeat needs an integer or an integer parameter, got {describe(node)}",
+            "write repeat: 6 or repeat: cycles",
+        )
         count = None
     counter = read_id(problems, mapping.get("counter"), where, "a counter name")
     body = read_steps(problems, mapping.get("steps"), where)
-    return Repeat(**common, count=count if count is not None else 1, counter=counter or common["id"], body=body)
+    return Repeat(
+        **common,
+        count=count if count is not None else 1,
+        counter=counter or common["id"],
+        body=body,
+    )
 
 
-def _phase(problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]
-           ) -> Step | None:
+def _phase(problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]) -> Step | None:
     return Phase(**common, body=read_steps(problems, mapping.get("steps"), where))
 
 
@@ -170,7 +196,7 @@ def _call(problems: Problems, mapping: Mapping, where: str, common: dict[str, An
     version = read_integer(problems, mapping.get("version"), where, "'version'", minimum=1)
     arguments: dict[str, Any] = {}
     given = as_mapping(problems, mapping.get("with"), where, "'with'")
-    for name, (_, value) in (given.entries.items() if given else ()):
+    for name, (_, value) in given.entries.items() if given else ():
         if isinstance(value, Scalar) and isinstance(value.value, str):
             try:
                 arguments[name] = parse(value.value)
@@ -183,8 +209,9 @@ def _call(problems: Problems, mapping: Mapping, where: str, common: dict[str, An
     return Call(**common, pathway=pathway or "", version=version, arguments=arguments)
 
 
-def _notify(problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]
-            ) -> Step | None:
+def _notify(
+    problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]
+) -> Step | None:
     text = read_text(problems, mapping.get("notify"), where, "'notify'")
     to = read_id(problems, mapping.get("to"), where, "a role")
     priority = read_choice(problems, mapping.get("priority"), where, "a priority", PRIORITIES)
@@ -197,8 +224,15 @@ def _end(problems: Problems, mapping: Mapping, where: str, common: dict[str, Any
 
 
 _READERS = {
-    "task": _task, "wait": _wait, "decide": _decide, "parallel": _parallel, "repeat": _repeat,
-    "steps": _phase, "call": _call, "notify": _notify, "end": _end,
+    "task": _task,
+    "wait": _wait,
+    "decide": _decide,
+    "parallel": _parallel,
+    "repeat": _repeat,
+    "steps": _phase,
+    "call": _call,
+    "notify": _notify,
+    "end": _end,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from difflib import get_close_matches
 from typing import Any
 
 from pathways.durations import (
@@ -38,23 +39,37 @@ def describe(node: Node) -> str:
 
 
 def check_keys(
-    problems: Problems, mapping: Mapping, allowed: Iterable[str], required: Iterable[str],
-    where: str, context: str,
+    problems: Problems,
+    mapping: Mapping,
+    allowed: Iterable[str],
+    required: Iterable[str],
+    where: str,
+    context: str,
 ) -> bool:
-    """Report unknown and missing keys; True when all required keys are there."""
+    """Report unknown and missing keys; True when all required keys are there.
+
+    A missing key is not reported again when a misspelling of it is (`rol:` for `role:`).
+    """
     allowed = tuple(allowed)
+    misspelt: set[str] = set()
     for key in mapping.entries:
         if key not in allowed:
+            close = get_close_matches(key, allowed, n=1, cutoff=0.6)
+            misspelt.update(close)
             problems.add(
-                mapping.key_span(key), where, f"unknown key '{key}' in {context}",
+                mapping.key_span(key),
+                where,
+                f"unknown key '{key}' in {context}",
                 did_you_mean(key, set(allowed)),
             )
     complete = True
     for key in required:
         if key not in mapping.entries:
             complete = False
-            problems.add(mapping.span, where, f"missing required key '{key}'",
-                         f"{context} needs '{key}'")
+            if key not in misspelt:
+                problems.add(
+                    mapping.span, where, f"missing required key '{key}'", f"{context} needs '{key}'"
+                )
     return complete
 
 
@@ -63,8 +78,12 @@ def as_mapping(problems: Problems, node: Node | None, where: str, what: str) -> 
     if isinstance(node, Mapping):
         return node
     if node is not None:
-        problems.add(node.span, where, f"{what} must be a mapping, got {describe(node)}",
-                     "write 'key: value' pairs")
+        problems.add(
+            node.span,
+            where,
+            f"{what} must be a mapping, got {describe(node)}",
+            "write 'key: value' pairs",
+        )
     return None
 
 
@@ -73,8 +92,12 @@ def as_list(problems: Problems, node: Node | None, where: str, what: str) -> lis
     if node is None:
         return []
     if not isinstance(node, Sequence):
-        problems.add(node.span, where, f"{what} must be a list, got {describe(node)}",
-                     "write one '- item' per line, or [a, b]")
+        problems.add(
+            node.span,
+            where,
+            f"{what} must be a list, got {describe(node)}",
+            "write one '- item' per line, or [a, b]",
+        )
         return []
     if not node.items:
         problems.add(node.span, where, f"{what} must not be empty")
@@ -86,25 +109,38 @@ def read_id(problems: Problems, node: Node | None, where: str, what: str) -> str
     if node is None:
         return None
     if isinstance(node, Scalar) and isinstance(node.value, bool):
-        problems.add(node.span, where, f"{what}: expected an id, got a boolean",
-                     "choose a word that YAML does not read as true/false")
+        problems.add(
+            node.span,
+            where,
+            f"{what}: expected an id, got a boolean",
+            "choose a word that YAML does not read as true/false",
+        )
         return None
     if not isinstance(node, Scalar) or not isinstance(node.value, str):
-        problems.add(node.span, where, f"{what} must be an id, got {describe(node)}",
-                     "use lower case letters, digits and _, starting with a letter")
+        problems.add(
+            node.span,
+            where,
+            f"{what} must be an id, got {describe(node)}",
+            "use lower case letters, digits and _, starting with a letter",
+        )
         return None
     value = node.value
     if value in YAML11_BOOLEANS:
         problems.add(
-            node.span, where, f"'{value}' is read as a boolean by YAML 1.1 tools; "
-            f"it cannot be {what}", f"choose another word, e.g. '{value.lower()}_{what_word(what)}'",
+            node.span,
+            where,
+            f"'{value}' is read as a boolean by YAML 1.1 tools; it cannot be {what}",
+            f"choose another word, e.g. '{value.lower()}_{what_word(what)}'",
         )
         return None
     if not _ID.match(value):
         suggestion = re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
-        problems.add(node.span, where, f"'{value}' is not a valid id for {what}",
-                     f"use lower case letters, digits and _, starting with a letter, "
-                     f"e.g. '{suggestion}'")
+        problems.add(
+            node.span,
+            where,
+            f"'{value}' is not a valid id for {what}",
+            f"use lower case letters, digits and _, starting with a letter, e.g. '{suggestion}'",
+        )
         return None
     return value
 
@@ -118,9 +154,12 @@ def read_text(problems: Problems, node: Node | None, where: str, what: str) -> s
     """Non-empty text; numbers are accepted and written as text."""
     if node is None:
         return None
-    if isinstance(node, Scalar) and isinstance(node.value, (str, int, float)) and not isinstance(
-        node.value, bool
-    ) and str(node.value).strip():
+    if (
+        isinstance(node, Scalar)
+        and isinstance(node.value, (str, int, float))
+        and not isinstance(node.value, bool)
+        and str(node.value).strip()
+    ):
         return str(node.value)
     problems.add(node.span, where, f"{what} must be text, got {describe(node)}")
     return None
@@ -133,7 +172,8 @@ def read_integer(
     if node is None:
         return None
     if (
-        isinstance(node, Scalar) and isinstance(node.value, int)
+        isinstance(node, Scalar)
+        and isinstance(node.value, int)
         and not isinstance(node.value, bool)
     ):
         if minimum is not None and node.value < minimum:
@@ -155,7 +195,11 @@ def read_boolean(problems: Problems, node: Node | None, where: str, what: str) -
 
 
 def read_choice(
-    problems: Problems, node: Node | None, where: str, what: str, choices: tuple[str, ...],
+    problems: Problems,
+    node: Node | None,
+    where: str,
+    what: str,
+    choices: tuple[str, ...],
 ) -> str | None:
     """One of a fixed set of words."""
     if node is None:
@@ -164,21 +208,26 @@ def read_choice(
     if isinstance(value, str) and value in choices:
         return value
     problems.add(
-        node.span, where, f"{describe(node)} is not {what}",
-        did_you_mean(str(value), set(choices)) if isinstance(value, str)
+        node.span,
+        where,
+        f"{describe(node)} is not {what}",
+        did_you_mean(str(value), set(choices))
+        if isinstance(value, str)
         else "expected one of: " + ", ".join(choices),
     )
     return None
 
 
-def read_duration(problems: Problems, node: Node | None, where: str, what: str
-                  ) -> DurationSpec | None:
+def read_duration(
+    problems: Problems, node: Node | None, where: str, what: str
+) -> DurationSpec | None:
     """An ISO 8601 duration, {working_days: N} or the name of a duration parameter."""
     if node is None:
         return None
     if isinstance(node, Mapping):
-        if not check_keys(problems, node, ("working_days",), ("working_days",), where,
-                          f"a {what} in working days"):
+        if not check_keys(
+            problems, node, ("working_days",), ("working_days",), where, f"a {what} in working days"
+        ):
             return None
         count = node.get("working_days")
         assert count is not None
@@ -197,16 +246,21 @@ def read_duration(problems: Problems, node: Node | None, where: str, what: str
     return None
 
 
-def read_expression(problems: Problems, node: Node | None, where: str, key: str
-                    ) -> Expression | None:
+def read_expression(
+    problems: Problems, node: Node | None, where: str, key: str
+) -> Expression | None:
     """A parsed, allow-listed expression; problems point at the offending column."""
     if node is None:
         return None
     if isinstance(node, Scalar) and isinstance(node.value, bool):
         return parse("true" if node.value else "false")
     if not isinstance(node, Scalar) or not isinstance(node.value, str):
-        problems.add(node.span, where, f"'{key}' must be an expression, got {describe(node)}",
-                     "write a condition such as 'anc < 1500'")
+        problems.add(
+            node.span,
+            where,
+            f"'{key}' must be an expression, got {describe(node)}",
+            "write a condition such as 'anc < 1500'",
+        )
         return None
     try:
         return parse(node.value)

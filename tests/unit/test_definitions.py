@@ -12,9 +12,7 @@ from pathways.machine import FINISH, START, compile_pathway
 from pathways.model import Call, Pathway, Task
 from tests.conftest import DEFINITIONS
 
-PATHWAY_FILES = [
-    path for path in definition_files([DEFINITIONS]) if "calendars" not in path.parts
-]
+PATHWAY_FILES = [path for path in definition_files([DEFINITIONS]) if "calendars" not in path.parts]
 
 
 def test_the_library_has_no_problems(library: Library) -> None:
@@ -24,8 +22,14 @@ def test_the_library_has_no_problems(library: Library) -> None:
 def test_the_library_covers_every_modality_the_clinic_runs(library: Library) -> None:
     ids = {pathway_id for pathway_id, _ in library.pathways}
     assert {
-        "tumour_board", "surgery", "radiation_conventional", "radiation_sbrt", "chemotherapy",
-        "clinical_trial_screening", "surveillance_imaging", "multimodality_plan",
+        "tumour_board",
+        "surgery",
+        "radiation_conventional",
+        "radiation_sbrt",
+        "chemotherapy",
+        "clinical_trial_screening",
+        "surveillance_imaging",
+        "multimodality_plan",
     } <= ids
     assert "tumour_board" in library.calendars["clinic"].slots
 

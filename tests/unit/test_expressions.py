@@ -37,12 +37,21 @@ def test_expressions_that_reach_for_python_are_refused(text: str, reason: str) -
 @pytest.mark.parametrize(
     ("text", "scope", "value"),
     [
-        ("anc < anc_min or platelets < platelets_min",
-         {"anc": 1200, "anc_min": 1500, "platelets": 150000, "platelets_min": 100000}, True),
-        ("anc < anc_min or platelets < platelets_min",
-         {"anc": 1800, "anc_min": 1500, "platelets": 150000, "platelets_min": 100000}, False),
-        ("bilsky_grade in ['2', '3'] and not radiosensitive",
-         {"bilsky_grade": "2", "radiosensitive": False}, True),
+        (
+            "anc < anc_min or platelets < platelets_min",
+            {"anc": 1200, "anc_min": 1500, "platelets": 150000, "platelets_min": 100000},
+            True,
+        ),
+        (
+            "anc < anc_min or platelets < platelets_min",
+            {"anc": 1800, "anc_min": 1500, "platelets": 150000, "platelets_min": 100000},
+            False,
+        ),
+        (
+            "bilsky_grade in ['2', '3'] and not radiosensitive",
+            {"bilsky_grade": "2", "radiosensitive": False},
+            True,
+        ),
         ("7 <= sins <= 12", {"sins": 13}, False),
         ("fraction % 5 == 0", {"fraction": 10}, True),
         ("grade >= 3", {"grade": 3}, True),
@@ -110,20 +119,20 @@ def test_arithmetic_and_comparisons_agree_with_ordinary_arithmetic(
 ) -> None:
     text = f"a {op2} b {op1} c"
     expected = {
-        "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
-        "<": lambda x, y: x < y, "<=": lambda x, y: x <= y, ">": lambda x, y: x > y,
-        ">=": lambda x, y: x >= y, "==": lambda x, y: x == y, "!=": lambda x, y: x != y,
+        "+": lambda x, y: x + y,
+        "-": lambda x, y: x - y,
+        "*": lambda x, y: x * y,
+        "<": lambda x, y: x < y,
+        "<=": lambda x, y: x <= y,
+        ">": lambda x, y: x > y,
+        ">=": lambda x, y: x >= y,
+        "==": lambda x, y: x == y,
+        "!=": lambda x, y: x != y,
     }
-    left = expected[op2](a, b)
-    if op1 in ("+", "-", "*"):
-        # same precedence rules: * binds tighter than + and -
-        want = {"*": a * b, "+": a + b, "-": a - b}[op2] if op2 == "*" else None
-        if op1 == "*":
-            want = expected[op2](a, b * c)
-        else:
-            want = expected[op1](left, c)
-    else:
-        want = expected[op1](left, c)
+    if op1 == "*":  # * binds tighter than the operator before it: a op2 (b * c)
+        want = expected[op2](a, b * c)
+    else:  # everything else here applies left to right: (a op2 b) op1 c
+        want = expected[op1](expected[op2](a, b), c)
     assert parse(text).evaluate({"a": a, "b": b, "c": c}) == want
 
 

@@ -1,0 +1,73 @@
+"""The engine core stays pure: no database, broker, web framework or environment inside it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+# Adapters that may touch the outside world; everything else in pathways/ is the core.
+ADAPTERS = {"cli.py"}
+FORBIDDEN_MODULES = {
+    "sqlmodel",
+    "sqlalchemy",
+    "celery",
+    "redis",
+    "fastapi",
+    "starlette",
+    "workers",
+    "api",
+    "random",
+    "subprocess",
+    "socket",
+    "requests",
+    "httpx",
+}
+
+
+def _core_modules() -> list[Path]:
+    return [
+        path
+        for path in sorted((ROOT / "pathways").rglob("*.py"))
+        if path.name not in ADAPTERS and "store" not in path.parts
+    ]
+
+
+def test_the_core_imports_no_infrastructure() -> None:
+    offenders = []
+    for path in _core_modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[0] in FORBIDDEN_MODULES:
+                    offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def test_the_core_reads_no_environment_and_no_clock() -> None:
+    offenders = []
+    for path in _core_modules():
+        text = path.read_text(encoding="utf-8")
+        for needle in (
+            "os.environ",
+            "getenv",
+            "datetime.now",
+            "date.today",
+            "time.time(",
+            "eval(",
+            "exec(",
+        ):
+            if needle in text:
+                offenders.append(f"{path.relative_to(ROOT)} uses {needle}")
+    assert offenders == []
+
+
+def test_the_scan_sees_the_core() -> None:
+    names = {path.name for path in _core_modules()}
+    assert {"expressions.py", "machine.py", "validator.py"} <= names
