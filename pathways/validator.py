@@ -151,43 +151,45 @@ def _durations(pathway: Pathway, step: Step, problems: Problems) -> None:
         specs.append(("wait", step.duration))
     for key, spec in specs:
         check_duration(pathway, spec, step.spans.get(key, step.span), step.id, problems)
-    if isinstance(step, Repeat) and isinstance(step.count, str):
-        parameter = pathway.parameters.get(step.count)
-        if parameter is None or parameter.type != "integer":
-            problems.add(
-                step.spans["repeat"],
-                step.id,
-                f"repeat needs an integer or an integer parameter; "
-                f"'{step.count}' is not an integer parameter",
-                did_you_mean(
-                    step.count,
-                    {name for name, p in pathway.parameters.items() if p.type == "integer"},
-                ),
-            )
+    counted_by = step.count if isinstance(step, Repeat) else None
+    if isinstance(counted_by, str) and not _is_parameter(pathway, counted_by, "integer"):
+        integers = {name for name, p in pathway.parameters.items() if p.type == "integer"}
+        problems.add(
+            step.spans["repeat"],
+            step.id,
+            f"repeat needs an integer or an integer parameter; "
+            f"'{counted_by}' is not an integer parameter",
+            did_you_mean(counted_by, integers),
+        )
 
 
 def check_duration(
     pathway: Pathway, spec: DurationSpec | None, span: Span, where: str, problems: Problems
 ) -> None:
     """A duration parameter or working-day count must name a parameter of the right type."""
-    if isinstance(spec, DurationParameter):
-        parameter = pathway.parameters.get(spec.name)
-        if parameter is None or parameter.type != "duration":
-            problems.add(
-                span,
-                where,
-                f"'{spec.name}' is not an ISO 8601 duration nor a duration parameter",
-                DURATION_HINT,
-            )
-    if isinstance(spec, WorkingDays) and isinstance(spec.count, str):
-        parameter = pathway.parameters.get(spec.count)
-        if parameter is None or parameter.type != "integer":
-            problems.add(
-                span,
-                where,
-                f"working_days '{spec.count}' is not an integer parameter",
-                "give a number or the name of an integer parameter",
-            )
+    if isinstance(spec, DurationParameter) and not _is_parameter(pathway, spec.name, "duration"):
+        problems.add(
+            span,
+            where,
+            f"'{spec.name}' is not an ISO 8601 duration nor a duration parameter",
+            DURATION_HINT,
+        )
+    if (
+        isinstance(spec, WorkingDays)
+        and isinstance(spec.count, str)
+        and not _is_parameter(pathway, spec.count, "integer")
+    ):
+        problems.add(
+            span,
+            where,
+            f"working_days '{spec.count}' is not an integer parameter",
+            "give a number or the name of an integer parameter",
+        )
+
+
+def _is_parameter(pathway: Pathway, name: str, type_name: str) -> bool:
+    parameter = pathway.parameters.get(name)
+    return parameter is not None and parameter.type == type_name
 
 
 def _expressions(step: Step, names: dict[str, NameType], problems: Problems) -> None:
