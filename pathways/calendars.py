@@ -1,0 +1,126 @@
+"""Clinic time: working days, public holidays, closures and weekly slots, in the clinic's zone.
+
+Moments going in and out are timezone-aware UTC datetimes; the arithmetic happens on the
+clinic's wall clock, so "3 working days" and "Wednesday 07:00" mean what staff mean, across
+weekends, holidays and daylight-saving changes. Nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import calendar as month_lengths
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from pathways.durations import Duration
+from pathways.model import Calendar, Slot
+
+# A clinic is never closed this long; past it a schedule is a definition error, not a wait.
+_LONGEST_CLOSURE = timedelta(days=366)
+
+
+class CalendarError(Exception):
+    """A schedule the calendar cannot satisfy (e.g. a slot on a day the clinic never opens)."""
+
+
+class ClinicCalendar:
+    """Answers scheduling questions for one clinic calendar definition."""
+
+    def __init__(self, definition: Calendar) -> None:
+        self.definition = definition
+        self.zone = ZoneInfo(definition.timezone)
+        self._holidays: dict[int, set[date]] = {}
+
+    def is_open(self, day: date) -> bool:
+        """Whether the clinic works on this local date."""
+        return (
+            day.weekday() in self.definition.working_days
+            and day not in self.definition.closures
+            and day not in self._holidays_of(day.year)
+        )
+
+    def holiday_name(self, day: date) -> str | None:
+        """The public holiday or closure that shuts the clinic on a date, if any."""
+        if day in self.definition.closures:
+            return "clinic closure"
+        if day not in self._holidays_of(day.year):
+            return None
+        country = self.definition.holiday_country
+        assert country is not None
+        names = holidays.country_holidays(
+            country, subdiv=self.definition.holiday_subdivision, years=day.year
+        )
+        return str(names.get(day))
+
+    def local(self, moment: datetime) -> datetime:
+        """A UTC moment on the clinic's wall clock."""
+        return _aware(moment).astimezone(self.zone)
+
+    def add_working_days(self, moment: datetime, count: int) -> datetime:
+        """The same wall-clock time `count` working days later (0: the moment itself)."""
+        if count < 0:
+            raise ValueError("working days cannot be negative")
+        local = self.local(moment)
+        day = local.date()
+        for _ in range(count):
+            day = self.next_open_day(day)
+        return self._at(day, local) if count else _aware(moment)
+
+    def next_open_day(self, after: date) -> date:
+        """The first clinic day strictly after a date."""
+        day = after + timedelta(days=1)
+        while not self.is_open(day):
+            day += timedelta(days=1)
+            if day - after > _LONGEST_CLOSURE:
+                raise CalendarError(f"calendar '{self.definition.id}' has no working day in a year")
+        return day
+
+    def add(self, moment: datetime, duration: Duration) -> datetime:
+        """Calendar time: months and days on the wall clock, then hours as elapsed time."""
+        local = self.local(moment)
+        months = local.month - 1 + duration.months
+        year, month = local.year + months // 12, months % 12 + 1
+        day = min(local.day, month_lengths.monthrange(year, month)[1])
+        shifted = date(year, month, day) + timedelta(days=duration.days)
+        wall = self._at(shifted, local)
+        return wall + timedelta(seconds=duration.seconds)
+
+    def next_slot(self, moment: datetime, slot: Slot) -> datetime:
+        """The first occurrence of a weekly slot after a moment, on a day the clinic is open."""
+        local = self.local(moment)
+        day = local.date()
+        while True:
+            if day.weekday() == slot.weekday and self.is_open(day):
+                start = datetime.combine(day, slot.time, self.zone)
+                if start > local:
+                    return start.astimezone(UTC)
+            day += timedelta(days=1)
+            if day - local.date() > _LONGEST_CLOSURE:
+                raise CalendarError(
+                    f"slot '{slot.name}' of calendar '{self.definition.id}' never falls on an "
+                    "open day"
+                )
+
+    def _at(self, day: date, wall: datetime) -> datetime:
+        return datetime.combine(day, wall.timetz().replace(tzinfo=None), self.zone).astimezone(UTC)
+
+    def _holidays_of(self, year: int) -> set[date]:
+        if year not in self._holidays:
+            country = self.definition.holiday_country
+            self._holidays[year] = (
+                set(
+                    holidays.country_holidays(
+                        country, subdiv=self.definition.holiday_subdivision, years=year
+                    )
+                )
+                if country
+                else set()
+            )
+        return self._holidays[year]
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("moments must carry a time zone (store UTC)")
+    return moment.astimezone(UTC)
