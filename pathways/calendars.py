@@ -8,7 +8,7 @@ weekends, holidays and daylight-saving changes. Nothing here reads the clock.
 from __future__ import annotations
 
 import calendar as month_lengths
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -18,6 +18,8 @@ from pathways.model import Calendar, Slot
 
 # A clinic is never closed this long; past it a schedule is a definition error, not a wait.
 _LONGEST_CLOSURE = timedelta(days=366)
+# When staff work, for simulated completions (the clinic's own hours are not modelled yet).
+OPENS, CLOSES = time(8, 0), time(17, 0)
 
 
 class CalendarError(Exception):
@@ -66,6 +68,23 @@ class ClinicCalendar:
         for _ in range(count):
             day = self.next_open_day(day)
         return self._at(day, local) if count else _aware(moment)
+
+    def on_open_day(self, moment: datetime) -> datetime:
+        """The moment itself if the clinic is open that day, else the same time next open day."""
+        local = self.local(moment)
+        if self.is_open(local.date()):
+            return _aware(moment)
+        return self._at(self.next_open_day(local.date()), local)
+
+    def in_working_hours(self, moment: datetime) -> datetime:
+        """The moment, or the next one when the clinic is open and staff are working."""
+        local = self.local(moment)
+        day = local.date()
+        if self.is_open(day) and OPENS <= local.time() < CLOSES:
+            return _aware(moment)
+        if not self.is_open(day) or local.time() >= CLOSES:
+            day = self.next_open_day(day)
+        return datetime.combine(day, OPENS, self.zone).astimezone(UTC)
 
     def next_open_day(self, after: date) -> date:
         """The first clinic day strictly after a date."""

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
+from datetime import datetime, time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pathways.diagram import mermaid
+from pathways.gantt import draw
 from pathways.library import Library, load
 from pathways.machine import compile_pathway
+from pathways.runtime.definition import load_definition
+from pathways.runtime.events import EventRejected
+from pathways.runtime.simulation import Scenario, ScenarioError, scenario_from
+from pathways.runtime.simulation import simulate as run_simulation
+from pathways.runtime.timeline import render_timeline
 from pathways.schema import pathway_schema
+from pathways.yamlsource import Scalar, YamlSyntaxError, parse, to_plain
 
 DEFAULT_LIBRARY = Path("definitions")
 
@@ -93,6 +103,94 @@ def show_library(paths: tuple[str, ...]) -> None:
         slots = ", ".join(sorted(calendar.slots)) or "no slots"
         click.echo(f"calendar {calendar.id}: {calendar.timezone}, {slots}")
     sys.exit(_report(library))
+
+
+def _assignments(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"'{pair}' is not NAME=VALUE", param_hint=what)
+        node = parse(text) if text.strip() else None
+        values[name] = node.value if isinstance(node, Scalar) else text
+    return values
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A pathway parameter (repeatable).",
+)
+@click.option(
+    "--patient",
+    "patient",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A patient attribute (repeatable).",
+)
+@click.option(
+    "--start",
+    "start_date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First day, in clinic time (default: today); the day starts at 08:00.",
+)
+@click.option(
+    "--scenario",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML file scripting results, adverse events, delays and decisions.",
+)
+@click.option("--gantt", type=click.Path(dir_okay=False), help="Also draw a chart (.svg/.png).")
+@_library_option
+def simulate(
+    file: str,
+    params: tuple[str, ...],
+    patient: tuple[str, ...],
+    start_date: datetime | None,
+    scenario: str | None,
+    gantt: str | None,
+    library_dir: str | None,
+) -> None:
+    """Run a pathway to its end in simulated time and print the dated timeline."""
+    library = load([file], _context(library_dir))
+    pathways = [p for p in library.pathways.values() if p.file == file]
+    if library.report() or not pathways:
+        sys.exit(_report(library) or 1)
+    definition = load_definition(library, pathways[0].id, pathways[0].version)
+    zone = definition.calendar.zone
+    try:
+        script = scenario_from(_scenario_file(scenario)) if scenario else Scenario()
+        script = replace(
+            script,
+            parameters={**script.parameters, **_assignments(params, "--param")},
+            patient={**script.patient, **_assignments(patient, "--patient")},
+        )
+        day = start_date.date() if start_date else datetime.now(zone).date()
+        begin = datetime.combine(day, time(8, 0), zone)
+        timeline = run_simulation(definition, begin, script)
+    except (ScenarioError, EventRejected) as error:
+        click.echo(f"{file}: cannot simulate: {error}", err=True)
+        sys.exit(1)
+    click.echo(render_timeline(timeline, zone))
+    if gantt:
+        draw(timeline, definition.pathway.title, Path(gantt), zone)
+        click.echo(f"chart written to {gantt}", err=True)
+
+
+def _scenario_file(path: str) -> dict[str, Any]:
+    try:
+        node = parse(Path(path).read_text(encoding="utf-8"))
+    except YamlSyntaxError as error:
+        raise ScenarioError(
+            f"{path}:{error.span.line}:{error.span.column}: {error.message}"
+        ) from None
+    data = to_plain(node)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping of keys")
+    return data
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The pure runtime: `start` and `step` advance an enrollment; progress and simulation read it."""

@@ -1,0 +1,422 @@
+"""`start` and `step`: the deterministic core that advances an enrollment.
+
+    step(definition, state, event, now) -> (new_state, effects)
+
+No clock, randomness or I/O: `now` comes from the caller and ids come from a counter in
+the state, so replaying an enrollment's events reproduces its state exactly. An event that
+does not apply raises EventRejected and the state passed in is left untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pathways.language import BUILTIN_EVENTS
+from pathways.model import MISSING, Field, Handler, Task
+from pathways.problems import NOWHERE
+from pathways.reading.fields import check_value
+from pathways.runtime.definition import Definition
+from pathways.runtime.effects import AuditEntry, CreateTask, Effect, EnrollmentChanged
+from pathways.runtime.effects import Notify as NotifyEffect
+from pathways.runtime.events import (
+    AdverseEventReported,
+    Enrolled,
+    Event,
+    EventRejected,
+    HoldRequested,
+    PathwayEventOccurred,
+    ResultRecorded,
+    ResumeRequested,
+    TaskCompleted,
+    TaskSkipped,
+    TimerFired,
+    WithdrawalRequested,
+)
+from pathways.runtime.holds import add_hold, release
+from pathways.runtime.running import Changes, RunningPathway, cancel_handler_tasks
+from pathways.runtime.state import SCHEMA_VERSION, TERMINAL, State, clone, iso, new_frame
+
+
+def start(
+    definition: Definition, enrolled: Enrolled, now: datetime, *, projection: bool = False
+) -> tuple[State, list[Effect]]:
+    """Enrol a patient: check parameters and attributes, then run to the first waits."""
+    pathway = definition.pathway
+    parameters = _values(pathway.parameters, enrolled.parameters, "parameter")
+    patient = _values(pathway.patient, enrolled.patient, "patient attribute")
+    root: State = {
+        "schema": SCHEMA_VERSION,
+        "pathway": definition.key,
+        "status": "active",
+        "outcome": None,
+        "seq": 0,
+        "enrolled_at": iso(now),
+        "projection": projection,
+        "patient": patient,
+        "holds": [],
+        "handler_tasks": {},
+        "frame": new_frame(parameters),
+    }
+    changes = Changes(root, now)
+    changes.effects.append(AuditEntry("enrolled", {"pathway": definition.key}))
+    _top(definition, changes).go("start")
+    if not projection:
+        from pathways.runtime.simulation import project
+
+        root["planned_end"] = iso(project(definition, root, now).end)
+    return root, changes.effects
+
+
+def step(
+    definition: Definition, state: State, event: Event, now: datetime
+) -> tuple[State, list[Effect]]:
+    """Apply one event; the new state and the effects to carry out."""
+    if state.get("schema") != SCHEMA_VERSION or state.get("pathway") != definition.key:
+        raise EventRejected(
+            f"state is for {state.get('pathway')} (schema {state.get('schema')}), "
+            f"not {definition.key} (schema {SCHEMA_VERSION})"
+        )
+    if state["status"] in TERMINAL:
+        raise EventRejected(f"the enrollment is {state['status']}; it takes no more events")
+    root = clone(state)
+    changes = Changes(root, now)
+    top = _top(definition, changes)
+    apply = _APPLY[type(event)]
+    apply(top, event)
+    return root, changes.effects
+
+
+def _top(definition: Definition, changes: Changes) -> RunningPathway:
+    return RunningPathway(definition, changes.root["frame"], changes)
+
+
+# -- checking values at the edge -----------------------------------------------------------
+
+
+def _values(fields: Mapping[str, Field], given: Mapping[str, Any], what: str) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields)) or "none"
+        raise EventRejected(f"unknown {what} '{unknown[0]}' (this pathway has: {known})")
+    values = {}
+    for name, field in fields.items():
+        value = given.get(name, field.default)
+        if value is MISSING:
+            raise EventRejected(f"{what} '{name}' is required ({field.type})")
+        mismatch = check_value(field, value, f"{what} '{name}':")
+        if mismatch:
+            raise EventRejected(mismatch)
+        values[name] = value
+    return values
+
+
+def _recorded(fields: tuple[Field, ...], data: Mapping[str, Any], projection: bool) -> None:
+    by_name = {field.name: field for field in fields}
+    unknown = sorted(set(data) - set(by_name))
+    if unknown:
+        known = ", ".join(by_name) or "nothing"
+        raise EventRejected(f"'{unknown[0]}' is not recorded by this task (it records {known})")
+    for field in fields:
+        if field.name not in data:
+            if field.required and not projection:
+                raise EventRejected(f"'{field.name}' must be recorded ({field.type})")
+            continue
+        mismatch = check_value(field, data[field.name], f"'{field.name}':")
+        if mismatch:
+            raise EventRejected(mismatch)
+
+
+# -- tasks and timers ---------------------------------------------------------------------
+
+
+def _find(top: RunningPathway, key: str, ident: str) -> tuple[RunningPathway, str] | None:
+    for running in top.every_frame():
+        for state_id, instance in running.frame["active"].items():
+            if instance.get(key) == ident:
+                return running, state_id
+    return None
+
+
+def _task_completed(top: RunningPathway, event: TaskCompleted) -> None:
+    root = top.changes.root
+    if event.task in root["handler_tasks"]:
+        _handler_task_ended(top, event.task, dict(event.data), skipped=False)
+        return
+    found = _open_step_task(top, event.task)
+    running, state_id = found
+    step = running.definition.steps[state_id]
+    assert isinstance(step, Task)
+    _recorded(step.record, event.data, root["projection"])
+    running.frame["data"].update(event.data)
+    top.changes.effects.append(
+        AuditEntry(
+            "task_completed", {"task": event.task, "step": state_id, "recorded": sorted(event.data)}
+        )
+    )
+    running.complete(state_id, "done", "task_ended")
+
+
+def _task_skipped(top: RunningPathway, event: TaskSkipped) -> None:
+    if not event.reason.strip():
+        raise EventRejected("say why the task is skipped")
+    root = top.changes.root
+    if event.task in root["handler_tasks"]:
+        _handler_task_ended(top, event.task, {}, skipped=True, reason=event.reason)
+        return
+    running, state_id = _open_step_task(top, event.task)
+    top.changes.effects.append(
+        AuditEntry("task_skipped", {"task": event.task, "step": state_id, "reason": event.reason})
+    )
+    running.complete(state_id, "done", "task_ended")
+
+
+def _open_step_task(top: RunningPathway, task: str) -> tuple[RunningPathway, str]:
+    found = _find(top, "task", task)
+    if found is None:
+        raise EventRejected(f"task {task} is not open (completed, skipped, cancelled or unknown)")
+    if top.changes.root["status"] == "on_hold":
+        raise EventRejected(
+            f"the enrollment is on hold ({_hold_reasons(top)}); task {task} waits until it resumes"
+        )
+    return found
+
+
+def _timer_fired(top: RunningPathway, event: TimerFired) -> None:
+    found = _find(top, "timer", event.timer)
+    if found is None:
+        raise EventRejected(f"timer {event.timer} is not pending (fired, cancelled or held)")
+    running, state_id = found
+    top.changes.effects.append(AuditEntry("timer_fired", {"timer": event.timer, "step": state_id}))
+    running.complete(state_id, "done", "timer_fired")
+
+
+# -- events that may arrive at any time -----------------------------------------------------
+
+
+def _result_recorded(top: RunningPathway, event: ResultRecorded) -> None:
+    if event.kind not in ("lab_result", "imaging_result"):
+        raise EventRejected(f"'{event.kind}' is not a result kind (lab_result, imaging_result)")
+    payload = _payload(BUILTIN_EVENTS[event.kind], event.data, event.kind)
+    if event.kind == "lab_result":
+        # A lab value named like a recorded number (e.g. anc) is readable by later decisions.
+        for running in top.every_frame():
+            if _records_number(running, str(payload["test"])):
+                running.frame["data"][str(payload["test"])] = payload["value"]
+    _handle(top, event.kind, payload)
+
+
+def _records_number(running: RunningPathway, name: str) -> bool:
+    return any(
+        field.name == name and field.type in ("number", "integer")
+        for step in running.definition.steps.values()
+        if isinstance(step, Task)
+        for field in step.record
+    )
+
+
+def _adverse_event(top: RunningPathway, event: AdverseEventReported) -> None:
+    if not 1 <= event.grade <= 5:
+        raise EventRejected(f"CTCAE grade must be 1 to 5, got {event.grade}")
+    if not event.term.strip():
+        raise EventRejected("name the adverse event (its CTCAE term)")
+    _handle(top, "adverse_event", {"term": event.term, "grade": event.grade})
+
+
+def _pathway_event(top: RunningPathway, event: PathwayEventOccurred) -> None:
+    declared = [r for r in top.every_frame() if event.name in r.definition.pathway.events]
+    if not declared:
+        raise EventRejected(f"no running pathway declares the event '{event.name}'")
+    fields = declared[0].definition.pathway.events[event.name]
+    payload = dict(event.data)
+    _recorded(tuple(fields.values()), payload, projection=False)
+    _handle(top, event.name, payload)
+
+
+def _payload(types: Mapping[str, str], data: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    fields = tuple(
+        Field(name, type_name, NOWHERE, required=name != "unit")
+        for name, type_name in types.items()
+    )
+    _recorded(fields, data, projection=False)
+    return dict(data)
+
+
+def _handle(top: RunningPathway, event: str, payload: dict[str, Any]) -> None:
+    acted = []
+    for running in list(top.every_frame()):
+        handler = _first_match(running, running.definition.pathway.handlers.get(event, ()), payload)
+        if handler is not None:
+            acted.append(handler.where)
+            _act(top, running, handler, payload)
+        if top.changes.root["status"] in TERMINAL:
+            break
+    top.changes.effects.append(AuditEntry(event, {"handlers": acted, **_safe(payload)}))
+
+
+def _safe(payload: Mapping[str, Any]) -> dict[str, Any]:
+    # Codes and numbers only: free text may carry PHI and stays out of the audit detail.
+    return {
+        key: value
+        for key, value in payload.items()
+        if key in ("grade", "term", "test", "kind", "study")
+    }
+
+
+def _first_match(
+    running: RunningPathway, handlers: tuple[Handler, ...], payload: dict[str, Any]
+) -> Handler | None:
+    for handler in handlers:
+        if handler.condition is None:
+            return handler
+        matched = running.evaluate(handler.condition, payload)
+        if matched is True:
+            return handler
+    return None
+
+
+def _act(
+    top: RunningPathway, running: RunningPathway, handler: Handler, payload: dict[str, Any]
+) -> None:
+    changes = top.changes
+    if handler.stop:
+        _stop(top, handler.stop, f"{handler.event}: {handler.where}")
+        return
+    task_id = None
+    if handler.task is not None:
+        task_id = changes.new_id("T")
+        due = running.task_due(handler.task.due, changes.now)
+        changes.root["handler_tasks"][task_id] = {
+            "path": running.path(),
+            "event": handler.event,
+            "index": handler.index,
+            "hold": handler.hold,
+            "ready": iso(changes.now),
+            "due": iso(due),
+            "payload": payload,
+        }
+        changes.effects.append(
+            CreateTask(
+                task=task_id,
+                step=handler.where,
+                title=running.render(handler.task.title, payload),
+                role=handler.task.role,
+                due=due,
+                priority=handler.task.priority,
+                instructions=running.render(handler.task.instructions, payload),
+                record=tuple(field.name for field in handler.task.record),
+                pathway=running.definition.key,
+            )
+        )
+    if handler.notify is not None and handler.notify_to is not None:
+        changes.effects.append(
+            NotifyEffect(
+                handler.notify_to, running.render(handler.notify, payload), step=handler.where
+            )
+        )
+    if handler.hold:
+        add_hold(top, "handler", f"{handler.event} under review ({handler.where})", task_id)
+
+
+def _handler_task_ended(
+    top: RunningPathway, task: str, data: dict[str, Any], *, skipped: bool, reason: str = ""
+) -> None:
+    root = top.changes.root
+    entry = root["handler_tasks"][task]
+    definition = top.definition
+    for call in entry["path"]:
+        definition = definition.callees[call]
+    handler = definition.pathway.handlers[entry["event"]][entry["index"]]
+    assert handler.task is not None
+    if skipped and entry["hold"]:
+        raise EventRejected(
+            f"review task {task} decides whether treatment resumes: complete it "
+            "with a decision instead of skipping it"
+        )
+    if not skipped:
+        _recorded(handler.task.record, data, root["projection"])
+    running = _frame_at(top, entry["path"]) or top
+    running.frame["data"].update(data)
+    del root["handler_tasks"][task]
+    top.changes.effects.append(
+        AuditEntry(
+            "task_skipped" if skipped else "task_completed",
+            {"task": task, "step": handler.where, "recorded": sorted(data), "reason": reason},
+        )
+    )
+    if not entry["hold"]:
+        return
+    if data.get("decision") == "stop":
+        _stop(top, "stopped_after_review", f"review {task} decided to stop")
+        return
+    release(top, lambda hold: hold["task"] == task, f"review {task}: {data.get('decision')}")
+
+
+def _frame_at(top: RunningPathway, path: list[str]) -> RunningPathway | None:
+    running = top
+    for call in path:
+        child = next((c for c in running.children() if c.parent and c.parent[1] == call), None)
+        if child is None:
+            return None
+        running = child
+    return running
+
+
+# -- navigator commands ------------------------------------------------------------------------
+
+
+def _hold_requested(top: RunningPathway, event: HoldRequested) -> None:
+    if not event.reason.strip():
+        raise EventRejected("say why the enrollment is held")
+    if any(hold["by"] == "navigator" for hold in top.changes.root["holds"]):
+        raise EventRejected("the enrollment is already held by a navigator")
+    add_hold(top, "navigator", event.reason, None)
+    top.changes.effects.append(AuditEntry("held", {"reason": event.reason}))
+
+
+def _resume_requested(top: RunningPathway, event: ResumeRequested) -> None:
+    root = top.changes.root
+    if root["status"] != "on_hold":
+        raise EventRejected("the enrollment is not on hold")
+    reviews = [hold for hold in root["holds"] if hold["by"] == "handler"]
+    if reviews:
+        tasks = ", ".join(str(hold["task"]) for hold in reviews)
+        raise EventRejected(f"held for clinical review: complete review task {tasks} to resume")
+    top.changes.effects.append(AuditEntry("resumed", {"reason": event.reason}))
+    release(top, lambda hold: hold["by"] in ("navigator", "engine"), event.reason)
+
+
+def _withdrawal_requested(top: RunningPathway, event: WithdrawalRequested) -> None:
+    if not event.reason.strip():
+        raise EventRejected("say why the patient is withdrawn")
+    changes = top.changes
+    top.cancel_all(f"withdrawn: {event.reason}")
+    cancel_handler_tasks(changes, f"withdrawn: {event.reason}")
+    changes.root["status"] = "withdrawn"
+    changes.effects.append(EnrollmentChanged("withdrawn", reason=event.reason))
+
+
+def _stop(top: RunningPathway, outcome: str, reason: str) -> None:
+    changes = top.changes
+    top.cancel_all(f"stopped: {reason}")
+    cancel_handler_tasks(changes, f"stopped: {reason}")
+    changes.root["status"], changes.root["outcome"] = "stopped", outcome
+    changes.effects.append(EnrollmentChanged("stopped", reason=reason, outcome=outcome))
+
+
+def _hold_reasons(top: RunningPathway) -> str:
+    return "; ".join(hold["reason"] for hold in top.changes.root["holds"])
+
+
+_APPLY: dict[type, Any] = {
+    TaskCompleted: _task_completed,
+    TaskSkipped: _task_skipped,
+    TimerFired: _timer_fired,
+    ResultRecorded: _result_recorded,
+    AdverseEventReported: _adverse_event,
+    PathwayEventOccurred: _pathway_event,
+    HoldRequested: _hold_requested,
+    ResumeRequested: _resume_requested,
+    WithdrawalRequested: _withdrawal_requested,
+}

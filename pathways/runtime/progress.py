@@ -1,0 +1,131 @@
+"""How far along an enrollment is, what is open now, and whether it is on track."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pathways.runtime.definition import Definition
+from pathways.runtime.running import Changes, RunningPathway
+from pathways.runtime.simulation import project
+from pathways.runtime.state import TERMINAL, State, moment
+
+FLAGS = ("on_track", "at_risk", "overdue", "on_hold", "completed")
+
+
+@dataclass(frozen=True)
+class OpenStep:
+    """A step waiting for staff, a timer, or data."""
+
+    step: str
+    kind: str  # task, wait, stuck
+    pathway: str
+    ready: datetime
+    due: datetime | None
+    task: str | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Steps done of those expected, what is open, the next due date, the projected end."""
+
+    status: str
+    flag: str
+    done: int
+    expected: int
+    current: tuple[OpenStep, ...]
+    next_due: datetime | None
+    projected_end: datetime | None
+    planned_end: datetime | None
+    phase: str | None
+
+
+def progress(definition: Definition, state: State, now: datetime) -> Progress:
+    """The progress of an enrollment as a navigator reads it."""
+    top = RunningPathway(definition, state["frame"], Changes(state, now))
+    current = tuple(_open_steps(top))
+    done = state["frame"]["work"] + sum(_child_work(top))
+    planned = moment(state["planned_end"]) if state.get("planned_end") else None
+    if state["status"] in TERMINAL:
+        return Progress(state["status"], "completed", done, done, (), None, None, planned, None)
+    projection = project(definition, state, now)
+    remaining = sum(1 for row in projection.rows if row.ended == "completed")
+    dues = [step.due for step in current if step.due is not None]
+    return Progress(
+        status=state["status"],
+        flag=_flag(state, current, now, projection.end, planned),
+        done=done,
+        expected=done + remaining,
+        current=current,
+        next_due=min(dues) if dues else None,
+        projected_end=projection.end,
+        planned_end=planned,
+        phase=_phase(top),
+    )
+
+
+def _flag(
+    state: State,
+    current: tuple[OpenStep, ...],
+    now: datetime,
+    projected: datetime,
+    planned: datetime | None,
+) -> str:
+    if state["status"] == "on_hold":
+        return "on_hold"
+    if any(step.kind == "task" and step.due is not None and step.due < now for step in current):
+        return "overdue"
+    if planned is not None and projected > planned:
+        return "at_risk"
+    return "on_track"
+
+
+def _open_steps(top: RunningPathway) -> list[OpenStep]:
+    found = []
+    for running in top.every_frame():
+        for state_id, instance in running.frame["active"].items():
+            if "child" in instance:
+                continue
+            kind = "stuck" if "stuck" in instance else ("task" if "task" in instance else "wait")
+            due = moment(instance["due"]) if "due" in instance else None
+            found.append(
+                OpenStep(
+                    state_id,
+                    kind,
+                    running.definition.key,
+                    moment(instance["ready"]),
+                    due,
+                    instance.get("task"),
+                )
+            )
+    for task_id, entry in top.changes.root["handler_tasks"].items():
+        found.append(
+            OpenStep(
+                entry["event"],
+                "task",
+                top.definition.key,
+                moment(entry["ready"]),
+                moment(entry["due"]),
+                task_id,
+            )
+        )
+    return sorted(found, key=lambda step: (step.due is None, step.due or step.ready, step.step))
+
+
+def _child_work(top: RunningPathway) -> list[int]:
+    return [child.frame["work"] for child in top.every_frame() if child is not top]
+
+
+def _phase(top: RunningPathway) -> str | None:
+    """The top-level step (or phase) the enrollment is in, by its title or id."""
+    for state_id in top.frame["active"]:
+        return _top_level(top.definition, state_id)
+    return None
+
+
+def _top_level(definition: Definition, state_id: str) -> str:
+    parent = definition.states[state_id].parent
+    while parent is not None and definition.states[parent].parent is not None:
+        parent = definition.states[parent].parent
+    step = definition.steps[parent or state_id]
+    return step.title or step.id
