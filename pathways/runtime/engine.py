@@ -112,12 +112,14 @@ def _values(fields: Mapping[str, Field], given: Mapping[str, Any], what: str) ->
     return values
 
 
-def _recorded(fields: tuple[Field, ...], data: Mapping[str, Any], projection: bool) -> None:
+def _recorded(
+    fields: tuple[Field, ...], data: Mapping[str, Any], projection: bool, what: str = "this task"
+) -> None:
     by_name = {field.name: field for field in fields}
     unknown = sorted(set(data) - set(by_name))
     if unknown:
         known = ", ".join(by_name) or "nothing"
-        raise EventRejected(f"'{unknown[0]}' is not recorded by this task (it records {known})")
+        raise EventRejected(f"'{unknown[0]}' is not part of {what} (it has: {known})")
     for field in fields:
         if field.name not in data:
             if field.required and not projection:
@@ -230,7 +232,7 @@ def _pathway_event(top: RunningPathway, event: PathwayEventOccurred) -> None:
         raise EventRejected(f"no running pathway declares the event '{event.name}'")
     fields = declared[0].definition.pathway.events[event.name]
     payload = dict(event.data)
-    _recorded(tuple(fields.values()), payload, projection=False)
+    _recorded(tuple(fields.values()), payload, False, f"the event '{event.name}'")
     _handle(top, event.name, payload)
 
 
@@ -239,7 +241,7 @@ def _payload(types: Mapping[str, str], data: Mapping[str, Any], kind: str) -> di
         Field(name, type_name, NOWHERE, required=name != "unit")
         for name, type_name in types.items()
     )
-    _recorded(fields, data, projection=False)
+    _recorded(fields, data, False, f"a {kind}")
     return dict(data)
 
 
