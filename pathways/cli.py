@@ -176,6 +176,7 @@ def simulate(
         sys.exit(1)
     click.echo(render_timeline(timeline, zone))
     if gantt:
+        Path(gantt).parent.mkdir(parents=True, exist_ok=True)
         draw(timeline, definition.pathway.title, Path(gantt), zone)
         click.echo(f"chart written to {gantt}", err=True)
 
