@@ -22,7 +22,7 @@ from pathways.runtime.events import (
     TimerFired,
 )
 from pathways.runtime.progress import progress
-from pathways.runtime.simulation import Scenario, simulate
+from pathways.runtime.simulation import Scenario, Timeline, simulate
 from tests.conftest import DEFINITIONS, toronto, typical_patient
 
 Definitions = Callable[[str], Definition]
@@ -172,19 +172,17 @@ def test_a_held_wait_fires_later_by_the_time_it_was_held(definitions: Definition
     assert rescheduled.timer != timer.timer
 
 
+def _plan_after_board(definitions: Definitions, decision: str, escc: str, sins: int) -> Timeline:
+    plan = definitions("multimodality_plan")
+    board = {"board_decision": decision, "escc_grade": escc, "sins_total": sins}
+    scenario = Scenario(patient=typical_patient(plan), record={"board_discussion": (board,)})
+    return simulate(plan, toronto(2026, 11, 23, 8, 0), scenario)
+
+
 def test_the_multimodality_plan_runs_board_chemotherapy_surgery_and_sbrt_end_to_end(
     definitions: Definitions,
 ) -> None:
-    plan = definitions("multimodality_plan")
-    decision = {"board_decision": "surgery_then_sbrt", "escc_grade": "2", "sins_total": 9}
-    timeline = simulate(
-        plan,
-        toronto(2026, 11, 23, 8, 0),
-        Scenario(
-            patient=typical_patient(plan),
-            record={"board_discussion": (decision,)},
-        ),
-    )
+    timeline = _plan_after_board(definitions, "surgery_then_sbrt", "2", 9)
     assert (timeline.status, timeline.outcome) == ("completed", "completed")
     pathways_in_order = list(dict.fromkeys(row.pathway for row in timeline.rows))
     assert pathways_in_order == [
@@ -203,15 +201,6 @@ def test_the_multimodality_plan_runs_board_chemotherapy_surgery_and_sbrt_end_to_
 def test_the_plan_ends_early_when_the_board_chooses_another_route(
     definitions: Definitions,
 ) -> None:
-    plan = definitions("multimodality_plan")
-    decision = {"board_decision": "conventional_rt", "escc_grade": "1a", "sins_total": 3}
-    timeline = simulate(
-        plan,
-        toronto(2026, 11, 23, 8, 0),
-        Scenario(
-            patient=typical_patient(plan),
-            record={"board_discussion": (decision,)},
-        ),
-    )
+    timeline = _plan_after_board(definitions, "conventional_rt", "1a", 3)
     assert timeline.outcome == "board_chose_another_plan"
     assert {row.pathway for row in timeline.rows} == {"tumour_board@1"}

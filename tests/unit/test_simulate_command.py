@@ -12,8 +12,10 @@ from tests.conftest import DEFINITIONS, ROOT
 SCENARIO = ROOT / "docs" / "scenarios" / "chemotherapy_low_anc.yaml"
 
 
-def _run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
+def _simulate(pathway: str, *options: str) -> tuple[int, str]:
+    """Run `carepath simulate definitions/PATHWAY.yaml OPTIONS`; its exit code and output."""
+    arguments = ["simulate", str(DEFINITIONS / f"{pathway}.yaml"), *options]
+    result = CliRunner().invoke(cli, arguments)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result.exit_code, result.output
 
@@ -22,9 +24,8 @@ def test_a_scenario_runs_to_the_end_with_the_delay_and_the_hold_on_the_timeline(
     tmp_path: Path,
 ) -> None:
     chart = tmp_path / "chemo.svg"
-    code, output = _run(
-        "simulate",
-        str(DEFINITIONS / "chemotherapy.yaml"),
+    code, output = _simulate(
+        "chemotherapy",
         "--start",
         "2026-11-23",
         "--scenario",
@@ -43,9 +44,8 @@ def test_a_scenario_runs_to_the_end_with_the_delay_and_the_hold_on_the_timeline(
 
 def test_the_chart_can_be_a_png(tmp_path: Path) -> None:
     chart = tmp_path / "sbrt.png"
-    code, output = _run(
-        "simulate",
-        str(DEFINITIONS / "radiation_sbrt.yaml"),
+    code, output = _simulate(
+        "radiation_sbrt",
         "--start",
         "2026-11-23",
         "--gantt",
@@ -56,9 +56,8 @@ def test_the_chart_can_be_a_png(tmp_path: Path) -> None:
 
 
 def test_parameters_on_the_command_line_change_the_course() -> None:
-    code, output = _run(
-        "simulate",
-        str(DEFINITIONS / "chemotherapy.yaml"),
+    code, output = _simulate(
+        "chemotherapy",
         "--start",
         "2026-11-23",
         "--param",
@@ -69,7 +68,7 @@ def test_parameters_on_the_command_line_change_the_course() -> None:
 
 
 def test_a_bad_parameter_is_explained_without_a_traceback() -> None:
-    code, output = _run("simulate", str(DEFINITIONS / "chemotherapy.yaml"), "--param", "cycles=40")
+    code, output = _simulate("chemotherapy", "--param", "cycles=40")
     assert code == 1
     assert "cannot simulate: parameter 'cycles': 40 is above the maximum 12" in output
 
@@ -77,9 +76,7 @@ def test_a_bad_parameter_is_explained_without_a_traceback() -> None:
 def test_a_bad_scenario_is_explained_without_a_traceback(tmp_path: Path) -> None:
     scenario = tmp_path / "bad.yaml"
     scenario.write_text("recrod: {}\n")
-    code, output = _run(
-        "simulate", str(DEFINITIONS / "chemotherapy.yaml"), "--scenario", str(scenario)
-    )
+    code, output = _simulate("chemotherapy", "--scenario", str(scenario))
     assert code == 1
     assert "unknown scenario key 'recrod'" in output
 
@@ -89,9 +86,8 @@ def test_a_scenario_with_data_that_does_not_fit_names_the_day_and_the_reason(
 ) -> None:
     scenario = tmp_path / "bad_data.yaml"
     scenario.write_text("record:\n  baseline_labs: {anc: high}\n")
-    code, output = _run(
-        "simulate",
-        str(DEFINITIONS / "chemotherapy.yaml"),
+    code, output = _simulate(
+        "chemotherapy",
         "--start",
         "2026-11-23",
         "--scenario",
