@@ -17,7 +17,7 @@ from pathways.library import Library, load
 from pathways.machine import compile_pathway
 from pathways.runtime.definition import load_definition
 from pathways.runtime.events import EventRejected
-from pathways.runtime.simulation import Scenario, ScenarioError, scenario_from
+from pathways.runtime.scenario import Scenario, ScenarioError, scenario_from
 from pathways.runtime.simulation import simulate as run_simulation
 from pathways.runtime.timeline import render_timeline
 from pathways.schema import pathway_schema

@@ -14,12 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from pathways.language import BUILTIN_EVENTS
-from pathways.model import MISSING, Field, Handler, Task
+from pathways.model import Field, Task
 from pathways.problems import NOWHERE
-from pathways.reading.fields import check_value
+from pathways.runtime.checks import check_recorded, check_values
 from pathways.runtime.definition import Definition
-from pathways.runtime.effects import AuditEntry, CreateTask, Effect, EnrollmentChanged
-from pathways.runtime.effects import Notify as NotifyEffect
+from pathways.runtime.effects import AuditEntry, Effect, EnrollmentChanged
 from pathways.runtime.events import (
     AdverseEventReported,
     Enrolled,
@@ -34,6 +33,7 @@ from pathways.runtime.events import (
     TimerFired,
     WithdrawalRequested,
 )
+from pathways.runtime.handlers import handle, handler_task_ended
 from pathways.runtime.holds import add_hold, release
 from pathways.runtime.running import Changes, RunningPathway, cancel_handler_tasks
 from pathways.runtime.state import SCHEMA_VERSION, TERMINAL, State, clone, iso, new_frame
@@ -44,8 +44,8 @@ def start(
 ) -> tuple[State, list[Effect]]:
     """Enrol a patient: check parameters and attributes, then run to the first waits."""
     pathway = definition.pathway
-    parameters = _values(pathway.parameters, enrolled.parameters, "parameter")
-    patient = _values(pathway.patient, enrolled.patient, "patient attribute")
+    parameters = check_values(pathway.parameters, enrolled.parameters, "parameter")
+    patient = check_values(pathway.patient, enrolled.patient, "patient attribute")
     root: State = {
         "schema": SCHEMA_VERSION,
         "pathway": definition.key,
@@ -92,44 +92,6 @@ def _top(definition: Definition, changes: Changes) -> RunningPathway:
     return RunningPathway(definition, changes.root["frame"], changes)
 
 
-# -- checking values at the edge -----------------------------------------------------------
-
-
-def _values(fields: Mapping[str, Field], given: Mapping[str, Any], what: str) -> dict[str, Any]:
-    unknown = sorted(set(given) - set(fields))
-    if unknown:
-        known = ", ".join(sorted(fields)) or "none"
-        raise EventRejected(f"unknown {what} '{unknown[0]}' (this pathway has: {known})")
-    values = {}
-    for name, field in fields.items():
-        value = given.get(name, field.default)
-        if value is MISSING:
-            raise EventRejected(f"{what} '{name}' is required ({field.type})")
-        mismatch = check_value(field, value, f"{what} '{name}':")
-        if mismatch:
-            raise EventRejected(mismatch)
-        values[name] = value
-    return values
-
-
-def _recorded(
-    fields: tuple[Field, ...], data: Mapping[str, Any], projection: bool, what: str = "this task"
-) -> None:
-    by_name = {field.name: field for field in fields}
-    unknown = sorted(set(data) - set(by_name))
-    if unknown:
-        known = ", ".join(by_name) or "nothing"
-        raise EventRejected(f"'{unknown[0]}' is not part of {what} (it has: {known})")
-    for field in fields:
-        if field.name not in data:
-            if field.required and not projection:
-                raise EventRejected(f"'{field.name}' must be recorded ({field.type})")
-            continue
-        mismatch = check_value(field, data[field.name], f"'{field.name}':")
-        if mismatch:
-            raise EventRejected(mismatch)
-
-
 # -- tasks and timers ---------------------------------------------------------------------
 
 
@@ -144,13 +106,13 @@ def _find(top: RunningPathway, key: str, ident: str) -> tuple[RunningPathway, st
 def _task_completed(top: RunningPathway, event: TaskCompleted) -> None:
     root = top.changes.root
     if event.task in root["handler_tasks"]:
-        _handler_task_ended(top, event.task, dict(event.data), skipped=False)
+        handler_task_ended(top, event.task, dict(event.data), skipped=False)
         return
     found = _open_step_task(top, event.task)
     running, state_id = found
     step = running.definition.steps[state_id]
     assert isinstance(step, Task)
-    _recorded(step.record, event.data, root["projection"])
+    check_recorded(step.record, event.data, root["projection"])
     running.frame["data"].update(event.data)
     top.changes.effects.append(
         AuditEntry(
@@ -165,7 +127,7 @@ def _task_skipped(top: RunningPathway, event: TaskSkipped) -> None:
         raise EventRejected("say why the task is skipped")
     root = top.changes.root
     if event.task in root["handler_tasks"]:
-        _handler_task_ended(top, event.task, {}, skipped=True, reason=event.reason)
+        handler_task_ended(top, event.task, {}, skipped=True, reason=event.reason)
         return
     running, state_id = _open_step_task(top, event.task)
     top.changes.effects.append(
@@ -206,7 +168,7 @@ def _result_recorded(top: RunningPathway, event: ResultRecorded) -> None:
         for running in top.every_frame():
             if _records_number(running, str(payload["test"])):
                 running.frame["data"][str(payload["test"])] = payload["value"]
-    _handle(top, event.kind, payload)
+    handle(top, event.kind, payload)
 
 
 def _records_number(running: RunningPathway, name: str) -> bool:
@@ -223,7 +185,7 @@ def _adverse_event(top: RunningPathway, event: AdverseEventReported) -> None:
         raise EventRejected(f"CTCAE grade must be 1 to 5, got {event.grade}")
     if not event.term.strip():
         raise EventRejected("name the adverse event (its CTCAE term)")
-    _handle(top, "adverse_event", {"term": event.term, "grade": event.grade})
+    handle(top, "adverse_event", {"term": event.term, "grade": event.grade})
 
 
 def _pathway_event(top: RunningPathway, event: PathwayEventOccurred) -> None:
@@ -232,8 +194,8 @@ def _pathway_event(top: RunningPathway, event: PathwayEventOccurred) -> None:
         raise EventRejected(f"no running pathway declares the event '{event.name}'")
     fields = declared[0].definition.pathway.events[event.name]
     payload = dict(event.data)
-    _recorded(tuple(fields.values()), payload, False, f"the event '{event.name}'")
-    _handle(top, event.name, payload)
+    check_recorded(tuple(fields.values()), payload, False, f"the event '{event.name}'")
+    handle(top, event.name, payload)
 
 
 def _payload(types: Mapping[str, str], data: Mapping[str, Any], kind: str) -> dict[str, Any]:
@@ -241,128 +203,8 @@ def _payload(types: Mapping[str, str], data: Mapping[str, Any], kind: str) -> di
         Field(name, type_name, NOWHERE, required=name != "unit")
         for name, type_name in types.items()
     )
-    _recorded(fields, data, False, f"a {kind}")
+    check_recorded(fields, data, False, f"a {kind}")
     return dict(data)
-
-
-def _handle(top: RunningPathway, event: str, payload: dict[str, Any]) -> None:
-    acted = []
-    for running in list(top.every_frame()):
-        handler = _first_match(running, running.definition.pathway.handlers.get(event, ()), payload)
-        if handler is not None:
-            acted.append(handler.where)
-            _act(top, running, handler, payload)
-        if top.changes.root["status"] in TERMINAL:
-            break
-    top.changes.effects.append(AuditEntry(event, {"handlers": acted, **_safe(payload)}))
-
-
-def _safe(payload: Mapping[str, Any]) -> dict[str, Any]:
-    # Codes and numbers only: free text may carry PHI and stays out of the audit detail.
-    return {
-        key: value
-        for key, value in payload.items()
-        if key in ("grade", "term", "test", "kind", "study")
-    }
-
-
-def _first_match(
-    running: RunningPathway, handlers: tuple[Handler, ...], payload: dict[str, Any]
-) -> Handler | None:
-    for handler in handlers:
-        if handler.condition is None:
-            return handler
-        matched = running.evaluate(handler.condition, payload)
-        if matched is True:
-            return handler
-    return None
-
-
-def _act(
-    top: RunningPathway, running: RunningPathway, handler: Handler, payload: dict[str, Any]
-) -> None:
-    changes = top.changes
-    if handler.stop:
-        _stop(top, handler.stop, f"{handler.event}: {handler.where}")
-        return
-    task_id = None
-    if handler.task is not None:
-        task_id = changes.new_id("T")
-        due = running.task_due(handler.task.due, changes.now)
-        changes.root["handler_tasks"][task_id] = {
-            "path": running.path(),
-            "event": handler.event,
-            "index": handler.index,
-            "hold": handler.hold,
-            "ready": iso(changes.now),
-            "due": iso(due),
-            "payload": payload,
-        }
-        changes.effects.append(
-            CreateTask(
-                task=task_id,
-                step=handler.where,
-                title=running.render(handler.task.title, payload),
-                role=handler.task.role,
-                due=due,
-                priority=handler.task.priority,
-                instructions=running.render(handler.task.instructions, payload),
-                record=tuple(field.name for field in handler.task.record),
-                pathway=running.definition.key,
-            )
-        )
-    if handler.notify is not None and handler.notify_to is not None:
-        changes.effects.append(
-            NotifyEffect(
-                handler.notify_to, running.render(handler.notify, payload), step=handler.where
-            )
-        )
-    if handler.hold:
-        add_hold(top, "handler", f"{handler.event} under review ({handler.where})", task_id)
-
-
-def _handler_task_ended(
-    top: RunningPathway, task: str, data: dict[str, Any], *, skipped: bool, reason: str = ""
-) -> None:
-    root = top.changes.root
-    entry = root["handler_tasks"][task]
-    definition = top.definition
-    for call in entry["path"]:
-        definition = definition.callees[call]
-    handler = definition.pathway.handlers[entry["event"]][entry["index"]]
-    assert handler.task is not None
-    if skipped and entry["hold"]:
-        raise EventRejected(
-            f"review task {task} decides whether treatment resumes: complete it "
-            "with a decision instead of skipping it"
-        )
-    if not skipped:
-        _recorded(handler.task.record, data, root["projection"])
-    running = _frame_at(top, entry["path"]) or top
-    running.frame["data"].update(data)
-    del root["handler_tasks"][task]
-    top.changes.effects.append(
-        AuditEntry(
-            "task_skipped" if skipped else "task_completed",
-            {"task": task, "step": handler.where, "recorded": sorted(data), "reason": reason},
-        )
-    )
-    if not entry["hold"]:
-        return
-    if data.get("decision") == "stop":
-        _stop(top, "stopped_after_review", f"review {task} decided to stop")
-        return
-    release(top, lambda hold: hold["task"] == task, f"review {task}: {data.get('decision')}")
-
-
-def _frame_at(top: RunningPathway, path: list[str]) -> RunningPathway | None:
-    running = top
-    for call in path:
-        child = next((c for c in running.children() if c.parent and c.parent[1] == call), None)
-        if child is None:
-            return None
-        running = child
-    return running
 
 
 # -- navigator commands ------------------------------------------------------------------------
@@ -397,14 +239,6 @@ def _withdrawal_requested(top: RunningPathway, event: WithdrawalRequested) -> No
     cancel_handler_tasks(changes, f"withdrawn: {event.reason}")
     changes.root["status"] = "withdrawn"
     changes.effects.append(EnrollmentChanged("withdrawn", reason=event.reason))
-
-
-def _stop(top: RunningPathway, outcome: str, reason: str) -> None:
-    changes = top.changes
-    top.cancel_all(f"stopped: {reason}")
-    cancel_handler_tasks(changes, f"stopped: {reason}")
-    changes.root["status"], changes.root["outcome"] = "stopped", outcome
-    changes.effects.append(EnrollmentChanged("stopped", reason=reason, outcome=outcome))
 
 
 def _hold_reasons(top: RunningPathway) -> str:

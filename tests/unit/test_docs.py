@@ -58,7 +58,8 @@ def _simulate_scenario(definition_file: str, outcome: str | None, text: str) -> 
 
     from pathways.library import load
     from pathways.runtime.definition import load_definition
-    from pathways.runtime.simulation import scenario_from, simulate
+    from pathways.runtime.scenario import scenario_from
+    from pathways.runtime.simulation import simulate
     from pathways.yamlsource import parse, to_plain
 
     library = load([ROOT / "definitions"])

@@ -22,7 +22,8 @@ from pathways.runtime.events import (
     TimerFired,
 )
 from pathways.runtime.progress import progress
-from pathways.runtime.simulation import Scenario, Timeline, simulate
+from pathways.runtime.scenario import Scenario
+from pathways.runtime.simulation import Timeline, simulate
 from tests.conftest import DEFINITIONS, toronto, typical_patient
 
 Definitions = Callable[[str], Definition]
