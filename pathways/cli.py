@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, time
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathways.diagram import mermaid
 from pathways.gantt import draw
 from pathways.library import Library, load
 from pathways.machine import compile_pathway
+from pathways.model import Field
 from pathways.runtime.definition import load_definition
 from pathways.runtime.events import EventRejected
 from pathways.runtime.scenario import Scenario, ScenarioError, scenario_from
@@ -155,6 +157,8 @@ def simulate(
     library_dir: str | None,
 ) -> None:
     """Run a pathway to its end in simulated time and print the dated timeline."""
+    if gantt and Path(gantt).suffix.lower() not in (".svg", ".png"):
+        raise click.BadParameter("the chart is written as .svg or .png", param_hint="--gantt")
     library = load([file], _context(library_dir))
     pathways = [p for p in library.pathways.values() if p.file == file]
     if library.report() or not pathways:
@@ -163,10 +167,17 @@ def simulate(
     zone = definition.calendar.zone
     try:
         script = scenario_from(_scenario_file(scenario)) if scenario else Scenario()
+        fields = definition.pathway
         script = replace(
             script,
-            parameters={**script.parameters, **_assignments(params, "--param")},
-            patient={**script.patient, **_assignments(patient, "--patient")},
+            parameters={
+                **script.parameters,
+                **_typed(_assignments(params, "--param"), fields.parameters),
+            },
+            patient={
+                **script.patient,
+                **_typed(_assignments(patient, "--patient"), fields.patient),
+            },
         )
         day = start_date.date() if start_date else datetime.now(zone).date()
         begin = datetime.combine(day, time(8, 0), zone)
@@ -179,6 +190,14 @@ def simulate(
         Path(gantt).parent.mkdir(parents=True, exist_ok=True)
         draw(timeline, definition.pathway.title, Path(gantt), zone)
         click.echo(f"chart written to {gantt}", err=True)
+
+
+def _typed(values: dict[str, Any], fields: Mapping[str, Field]) -> dict[str, Any]:
+    """`--patient bilsky_grade=3` means the text '3' when the attribute is a string."""
+    return {
+        name: str(value) if name in fields and fields[name].type == "string" else value
+        for name, value in values.items()
+    }
 
 
 def _scenario_file(path: str) -> dict[str, Any]:

@@ -165,6 +165,7 @@ STEP_KIND_KEYS: dict[str, tuple[Key, ...]] = {
             },
         ),
         Key("else", "the step when no branch is true", schema=_ID),
+        Key("usual", "the step projections assume while the data is unknown", schema=_ID),
     ),
     "parallel": (Key("parallel", "branches that run together", True, {"$ref": "#/$defs/steps"}),),
     "repeat": (

@@ -88,6 +88,7 @@ class Decide(Step):
 
     branches: tuple[Branch, ...]
     otherwise: str | None = None
+    usual: str | None = None  # what projections assume before the data is known
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +174,7 @@ class Handler:
     notify: str | None = None
     notify_to: str | None = None
     stop: str | None = None
+    priority: str = "routine"  # of its task and its notification
 
     @property
     def where(self) -> str:

@@ -71,6 +71,15 @@ def _targets(steps: tuple[Step, ...], every_id: set[str], problems: Problems) ->
                     every_id,
                     problems,
                 )
+            if step.usual is not None:
+                choices = {branch.target for branch in step.branches} | {step.otherwise}
+                if step.usual not in choices:
+                    problems.add(
+                        step.spans["usual"],
+                        step.id,
+                        f"'usual' target '{step.usual}' is not one of this decision's targets",
+                        did_you_mean(step.usual, {c for c in choices if c}),
+                    )
             if step.otherwise is not None:
                 _target(
                     step,

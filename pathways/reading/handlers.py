@@ -72,6 +72,10 @@ def _read_handler(problems: Problems, event: str, index: int, node: Node) -> Han
         notify=notify,
         notify_to=notify_to,
         stop=stop,
+        priority=task.priority
+        if task
+        else read_choice(problems, mapping.get("priority"), where, "a priority", PRIORITIES)
+        or "routine",
     )
     if not (hold or task or notify or stop):
         problems.add(

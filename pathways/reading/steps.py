@@ -145,7 +145,8 @@ def _decide(
         if condition is not None and target is not None:
             branches.append(Branch(condition, target, branch.span, then_node.span))
     otherwise = read_id(problems, mapping.get("else"), where, "an 'else' target")
-    return Decide(**common, branches=tuple(branches), otherwise=otherwise)
+    usual = read_id(problems, mapping.get("usual"), where, "a 'usual' target")
+    return Decide(**common, branches=tuple(branches), otherwise=otherwise, usual=usual)
 
 
 def _parallel(

@@ -21,6 +21,7 @@ from pathways.runtime.definition import Definition
 from pathways.runtime.effects import AuditEntry, Effect, EnrollmentChanged
 from pathways.runtime.events import (
     AdverseEventReported,
+    DataRecorded,
     Enrolled,
     Event,
     EventRejected,
@@ -113,7 +114,7 @@ def _task_completed(top: RunningPathway, event: TaskCompleted) -> None:
     step = running.definition.steps[state_id]
     assert isinstance(step, Task)
     check_recorded(step.record, event.data, root["projection"])
-    running.frame["data"].update(event.data)
+    _record(running, step, event.data)
     top.changes.effects.append(
         AuditEntry(
             "task_completed", {"task": event.task, "step": state_id, "recorded": sorted(event.data)}
@@ -130,10 +131,21 @@ def _task_skipped(top: RunningPathway, event: TaskSkipped) -> None:
         handler_task_ended(top, event.task, {}, skipped=True, reason=event.reason)
         return
     running, state_id = _open_step_task(top, event.task)
+    skipped = running.definition.steps[state_id]
+    assert isinstance(skipped, Task)
+    _record(running, skipped, {})
     top.changes.effects.append(
         AuditEntry("task_skipped", {"task": event.task, "step": state_id, "reason": event.reason})
     )
     running.complete(state_id, "done", "task_ended")
+
+
+def _record(running: RunningPathway, task: Task, data: Mapping[str, Any]) -> None:
+    """What a task recorded replaces what it recorded last time: an earlier cycle's ANC must
+    never decide this cycle, so fields left out (or a skipped task's) have no value."""
+    for field in task.record:
+        running.frame["data"].pop(field.name, None)
+    running.frame["data"].update(data)
 
 
 def _open_step_task(top: RunningPathway, task: str) -> tuple[RunningPathway, str]:
@@ -145,6 +157,30 @@ def _open_step_task(top: RunningPathway, task: str) -> tuple[RunningPathway, str
             f"the enrollment is on hold ({_hold_reasons(top)}); task {task} waits until it resumes"
         )
     return found
+
+
+def _data_recorded(top: RunningPathway, event: DataRecorded) -> None:
+    found = [
+        (running, running.definition.steps[event.step])
+        for running in top.every_frame()
+        if isinstance(running.definition.steps.get(event.step), Task)
+    ]
+    if not found:
+        raise EventRejected(f"no running pathway has a task step '{event.step}'")
+    running, task = found[-1]
+    assert isinstance(task, Task)
+    check_recorded(task.record, event.data, projection=True)
+    if not event.data:
+        raise EventRejected(f"give the values to record for '{event.step}'")
+    if not event.reason.strip():
+        raise EventRejected("say where the values come from")
+    running.frame["data"].update(event.data)
+    top.changes.effects.append(
+        AuditEntry(
+            "data_recorded",
+            {"step": event.step, "recorded": sorted(event.data), "reason": event.reason},
+        )
+    )
 
 
 def _timer_fired(top: RunningPathway, event: TimerFired) -> None:
@@ -221,6 +257,8 @@ def _hold_requested(top: RunningPathway, event: HoldRequested) -> None:
 
 def _resume_requested(top: RunningPathway, event: ResumeRequested) -> None:
     root = top.changes.root
+    if not event.reason.strip():
+        raise EventRejected("say why the enrollment resumes")
     if root["status"] != "on_hold":
         raise EventRejected("the enrollment is not on hold")
     reviews = [hold for hold in root["holds"] if hold["by"] == "handler"]
@@ -238,6 +276,7 @@ def _withdrawal_requested(top: RunningPathway, event: WithdrawalRequested) -> No
     top.cancel_all(f"withdrawn: {event.reason}")
     cancel_handler_tasks(changes, f"withdrawn: {event.reason}")
     changes.root["status"] = "withdrawn"
+    changes.effects.append(AuditEntry("withdrawn", {"reason": event.reason}))
     changes.effects.append(EnrollmentChanged("withdrawn", reason=event.reason))
 
 
@@ -249,6 +288,7 @@ _APPLY: dict[type, Any] = {
     TaskCompleted: _task_completed,
     TaskSkipped: _task_skipped,
     TimerFired: _timer_fired,
+    DataRecorded: _data_recorded,
     ResultRecorded: _result_recorded,
     AdverseEventReported: _adverse_event,
     PathwayEventOccurred: _pathway_event,

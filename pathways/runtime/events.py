@@ -39,6 +39,15 @@ class TimerFired:
 
 
 @dataclass(frozen=True)
+class DataRecorded:
+    """A navigator records (or corrects) a task step's data obtained outside the pathway."""
+
+    step: str
+    data: Mapping[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True)
 class ResultRecorded:
     """A lab or imaging result arrived from the EHR (`lab_result` or `imaging_result`)."""
 
@@ -87,6 +96,7 @@ Event = (
     TaskCompleted
     | TaskSkipped
     | TimerFired
+    | DataRecorded
     | ResultRecorded
     | AdverseEventReported
     | PathwayEventOccurred

@@ -84,7 +84,10 @@ def _act(
     if handler.notify is not None and handler.notify_to is not None:
         changes.effects.append(
             NotifyEffect(
-                handler.notify_to, running.render(handler.notify, payload), step=handler.where
+                handler.notify_to,
+                running.render(handler.notify, payload),
+                priority=handler.priority,
+                step=handler.where,
             )
         )
     if handler.hold:
@@ -111,6 +114,7 @@ def handler_task_ended(
     running = _frame_at(top, entry["path"]) or top
     running.frame["data"].update(data)
     del root["handler_tasks"][task]
+    root["frame"]["work"] += 1
     top.changes.effects.append(
         AuditEntry(
             "task_skipped" if skipped else "task_completed",
@@ -140,4 +144,5 @@ def stop(top: RunningPathway, outcome: str, reason: str) -> None:
     top.cancel_all(f"stopped: {reason}")
     cancel_handler_tasks(changes, f"stopped: {reason}")
     changes.root["status"], changes.root["outcome"] = "stopped", outcome
+    changes.effects.append(AuditEntry("stopped", {"outcome": outcome, "reason": reason}))
     changes.effects.append(EnrollmentChanged("stopped", reason=reason, outcome=outcome))

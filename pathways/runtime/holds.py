@@ -65,6 +65,8 @@ def _resume(top: RunningPathway, reason: str) -> None:
             if "remaining" not in instance:
                 continue
             due = shifted(changes.now, instance.pop("remaining"))
+            if "task" in instance:
+                due = running.definition.calendar.on_open_day(due)
             instance["due"] = iso(due)
             if "task" in instance:
                 changes.effects.append(UpdateTask(instance["task"], "ready", due))

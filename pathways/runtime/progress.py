@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pathways.runtime.definition import Definition
-from pathways.runtime.running import Changes, RunningPathway
+from pathways.runtime.running import Changes, RunningPathway, shifted
 from pathways.runtime.simulation import project
 from pathways.runtime.state import TERMINAL, State, moment
 
@@ -88,6 +88,8 @@ def _open_steps(top: RunningPathway) -> list[OpenStep]:
                 continue
             kind = "stuck" if "stuck" in instance else ("task" if "task" in instance else "wait")
             due = moment(instance["due"]) if "due" in instance else None
+            if "remaining" in instance:  # held: due as if resumed now
+                due = shifted(top.changes.now, instance["remaining"])
             found.append(
                 OpenStep(
                     state_id,

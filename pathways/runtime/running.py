@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from string import Formatter
 from typing import Any
 
@@ -223,7 +223,11 @@ class RunningPathway:
                 if not self.changes.root["projection"]:
                     self.stuck(state_id, f"decision '{state_id}': {taken.reason}")
                     return
-                break  # projections take the usual path: the else branch
+                if step.usual is not None:  # projections take the usual path
+                    self._count("done", state_id)
+                    self.go(step.usual)
+                    return
+                break  # without `usual`, the usual path is the else branch
             if taken:
                 self._count("done", state_id)
                 self.go(branch.target)
@@ -370,10 +374,10 @@ def cancel_handler_tasks(changes: Changes, reason: str) -> None:
 
 
 def remaining(instance: dict[str, Any], now: datetime) -> int:
-    """Seconds left before an instance's due date (never negative)."""
-    return max(0, int((moment(instance["due"]) - now).total_seconds()))
+    """Seconds left before an instance's due date; negative when it is already overdue."""
+    return int((moment(instance["due"]) - now).total_seconds())
 
 
 def shifted(now: datetime, seconds: int) -> datetime:
-    """A due date `seconds` after now."""
-    return now + timedelta(seconds=seconds)
+    """A due date `seconds` after now, in UTC."""
+    return (now + timedelta(seconds=seconds)).astimezone(UTC)

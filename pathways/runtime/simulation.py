@@ -87,9 +87,22 @@ def project(definition: Definition, state: State, now: datetime) -> Timeline:
     """From an enrollment's state, the usual course to its end (the state is not changed)."""
     copy = clone(state)
     copy["projection"] = True
+    effects: list[Effect] = []
+    if copy["status"] == "on_hold":
+        # Nothing in a projection lifts a navigator's hold: assume it lifts now.
+        from pathways.runtime.holds import release
+        from pathways.runtime.running import Changes
+
+        changes = Changes(copy, now)
+        release(
+            RunningPathway(definition, copy["frame"], changes),
+            lambda hold: hold["by"] != "handler",
+            "projection",
+        )
+        effects = changes.effects
     driver = _Driver(definition, copy, now, Scenario())
     driver.adopt_open_work()
-    return driver.run([])
+    return driver.run(effects)
 
 
 class _Driver:
@@ -225,7 +238,7 @@ class _Driver:
                 opened = self.tasks.pop(effect.task)
                 opened.row.done, opened.row.ended = self.now, "cancelled"
             elif isinstance(effect, CancelTimer) and effect.timer in self.timers:
-                if self.state["status"] == "on_hold" and self.state["status"] not in TERMINAL:
+                if self.state["status"] == "on_hold":
                     self.timers[effect.timer].finish = None  # paused, resumes later
                 else:
                     opened = self.timers.pop(effect.timer)

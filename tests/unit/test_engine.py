@@ -23,6 +23,7 @@ from pathways.runtime.events import (
     ResumeRequested,
     TaskCompleted,
     TaskSkipped,
+    TimerFired,
     WithdrawalRequested,
 )
 from pathways.runtime.progress import progress
@@ -206,3 +207,42 @@ def test_a_declared_complication_creates_its_review_task(definitions: Definition
     )
     created = [e for e in effects if isinstance(e, CreateTask)]
     assert len(created) == 1 and created[0].role == "surgeon"
+
+
+def test_a_navigator_can_record_the_data_a_stuck_decision_needs(
+    definitions: Definitions,
+) -> None:
+    from pathways.runtime.events import DataRecorded
+
+    board = definitions("tumour_board")
+    state, _ = start(board, Enrolled(patient=typical_patient(board)), T0)
+    now = T0
+    while state["status"] == "active":
+        instance = next(i for i in state["frame"]["active"].values() if "task" in i or "timer" in i)
+        now += timedelta(hours=1)
+        event: Event = (
+            TaskSkipped(instance["task"], "discussed by phone")
+            if "task" in instance
+            else TimerFired(instance["timer"])
+        )
+        state, _ = step(board, state, event, now)
+    assert "'sins_total' has no value yet" in state["holds"][0]["reason"]
+    _rejects(
+        board,
+        state,
+        DataRecorded("board_discussion", {"board_decision": "maybe"}, "call"),
+        "'maybe' is not one of the enum values",
+    )
+    decided = {"board_decision": "sbrt", "escc_grade": "1a", "sins_total": 4}
+    state, _ = step(board, state, DataRecorded("board_discussion", decided, "by phone"), now)
+    state, _ = step(board, state, ResumeRequested("decision recorded"), now)
+    assert (state["status"], state["outcome"]) == ("completed", "sbrt")
+
+
+def test_a_handler_notification_keeps_its_priority(definitions: Definitions) -> None:
+    chemotherapy = definitions("chemotherapy")
+    state, _ = start(chemotherapy, Enrolled(), T0)
+    lab = ResultRecorded("lab_result", {"test": "anc", "value": 300.0, "unit": "/uL"})
+    _, effects = step(chemotherapy, state, lab, T0)
+    notices = [e for e in effects if type(e).__name__ == "Notify"]
+    assert notices and notices[0].priority == "stat"

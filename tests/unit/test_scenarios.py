@@ -143,7 +143,15 @@ def test_a_grade_3_adverse_event_holds_then_resumes_with_due_dates_shifted(
     assert state["status"] == "active"
     assert EnrollmentChanged("active", reason=f"review {review.task}: reduce_dose") in effects
     shifted = {e.task: e.due for e in effects if isinstance(e, UpdateTask)}
-    assert shifted == {task: due + timedelta(days=5) for task, due in due_before.items()}
+    # What was left of each deadline is kept, landing on a clinic day.
+    calendar = chemotherapy.calendar
+    assert shifted == {
+        task: calendar.on_open_day(due + timedelta(days=5)) for task, due in due_before.items()
+    }
+    assert any(
+        calendar.on_open_day(due + timedelta(days=5)) != due + timedelta(days=5)
+        for due in due_before.values()
+    ), "this case should cross a weekend"
     assert state["frame"]["data"]["decision"] == "reduce_dose"
 
 

@@ -95,3 +95,26 @@ def test_a_scenario_with_data_that_does_not_fit_names_the_day_and_the_reason(
     )
     assert code == 1
     assert "day 3.0: 'anc': 'high' is not a number" in output
+
+
+def test_a_patient_attribute_is_read_with_its_declared_type() -> None:
+    code, output = _simulate(
+        "tumour_board",
+        "--start",
+        "2026-11-23",
+        "--patient",
+        "bilsky_grade=3",
+        "--patient",
+        "sins=9",
+        "--patient",
+        "radiosensitive=false",
+    )
+    assert code == 0, output
+    assert "ended:" in output
+
+
+def test_a_chart_in_an_unknown_format_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    code, output = _simulate("radiation_sbrt", "--gantt", str(tmp_path / "chart.pdf"))
+    assert code == 2
+    assert "the chart is written as .svg or .png" in output
+    assert "day  step" not in output
