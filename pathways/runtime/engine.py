@@ -84,7 +84,9 @@ def step(
     root = clone(state)
     changes = Changes(root, now)
     top = _top(definition, changes)
-    apply = _APPLY[type(event)]
+    apply = _APPLY.get(type(event))
+    if apply is None:
+        raise EventRejected(f"{type(event).__name__} is not an event the engine takes")
     apply(top, event)
     return root, changes.effects
 
@@ -109,12 +111,11 @@ def _task_completed(top: RunningPathway, event: TaskCompleted) -> None:
     if event.task in root["handler_tasks"]:
         handler_task_ended(top, event.task, dict(event.data), skipped=False)
         return
-    found = _open_step_task(top, event.task)
-    running, state_id = found
-    step = running.definition.steps[state_id]
-    assert isinstance(step, Task)
-    check_recorded(step.record, event.data, root["projection"])
-    _record(running, step, event.data)
+    running, state_id = _open_step_task(top, event.task)
+    task = running.definition.steps[state_id]
+    assert isinstance(task, Task)
+    check_recorded(task.record, event.data, root["projection"])
+    _record(running, task, event.data)
     top.changes.effects.append(
         AuditEntry(
             "task_completed", {"task": event.task, "step": state_id, "recorded": sorted(event.data)}
