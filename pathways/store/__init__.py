@@ -1,0 +1,1 @@
+"""Persistence (SQLModel): an adapter around the pure engine; only entry points import it."""

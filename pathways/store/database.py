@@ -1,0 +1,59 @@
+"""Database engines: SQLite (embedded default, WAL) or PostgreSQL, and schema migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_engine(url: str) -> Engine:
+    """An engine for a database URL, configured for the engine's write pattern."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # Python's sqlite3 opens transactions itself; hand that to SQLAlchemy's "begin" event.
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # One writer at a time, taken at the start of the transaction: a read-then-write
+    # transaction never fails half way with "database is locked".
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema to `revision` (Alembic)."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    """Take the schema back to `revision` (Alembic)."""
+    from alembic import command
+
+    command.downgrade(_alembic_config(url), revision)
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config

@@ -1,0 +1,143 @@
+"""Published definitions: validated on the way in, immutable, compiled on the way out."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from pathways.library import Library, add_text, check_library, definition_files
+from pathways.model import Calendar, Pathway
+from pathways.problems import Problem
+from pathways.runtime.definition import Definition, load_definition
+from pathways.store.tables import PathwayDefinition
+
+
+class DefinitionRejected(Exception):
+    """A definition that cannot be published; `problems` says why."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+
+def content_hash(text: str) -> str:
+    """The SHA-256 of a definition's text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def publish(
+    session: Session, text: str, actor: str, now: datetime, name: str = "posted.yaml"
+) -> PathwayDefinition:
+    """Validate a definition against what is published and store it (same text: no-op)."""
+    digest = content_hash(text)
+    known = session.exec(
+        select(PathwayDefinition).where(PathwayDefinition.content_hash == digest)
+    ).first()
+    if known is not None:
+        return known
+    library = _library(session, until=None)
+    add_text(library, text, name)
+    library.files = [name]
+    check_library(library)
+    problems = library.report()
+    document = (
+        _document(library, name)
+        if not any("is also defined in" in p.message for p in problems)
+        else None
+    )
+    if document is None or problems:
+        if any("is also defined in" in p.message for p in problems):
+            raise DefinitionRejected(_immutable(text, name), problems)
+        raise DefinitionRejected(f"{name} has {len(problems)} problem(s)", problems)
+    kind = "calendar" if isinstance(document, Calendar) else "pathway"
+    version = document.version if isinstance(document, Pathway) else 1
+    row = PathwayDefinition.model_validate(
+        {
+            "kind": kind,
+            "pathway": document.id,
+            "version": version,
+            "title": document.title,
+            "modality": document.modality if isinstance(document, Pathway) else "",
+            "content": text,
+            "content_hash": digest,
+            "published_at": now,
+            "published_by": actor,
+        }
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _immutable(text: str, name: str) -> str:
+    alone = Library()
+    add_text(alone, text, name)
+    for pathway in alone.pathways.values():
+        return (
+            f"pathway '{pathway.id}' version {pathway.version} is published and cannot "
+            f"change: publish it as version {pathway.version + 1}"
+        )
+    for calendar in alone.calendars.values():
+        return f"calendar '{calendar.id}' is published and cannot change"
+    return f"{name} repeats a published definition"
+
+
+def publish_directory(
+    session: Session, directory: Path, actor: str, now: datetime
+) -> list[PathwayDefinition]:
+    """Publish every definition file of a folder, calendars first, callees before callers."""
+    files = definition_files([directory])
+    pending = sorted(files, key=lambda path: "calendars" not in path.parts)
+    published: list[PathwayDefinition] = []
+    while pending:
+        progress = []
+        for path in pending:
+            try:
+                published.append(
+                    publish(session, path.read_text(encoding="utf-8"), actor, now, str(path))
+                )
+                progress.append(path)
+            except DefinitionRejected as rejected:
+                if not any("call to unknown pathway" in p.message for p in rejected.problems):
+                    raise
+        if not progress:
+            raise DefinitionRejected(f"{pending[0]}: its sub-pathways are missing")
+        pending = [path for path in pending if path not in progress]
+    return published
+
+
+def _document(library: Library, name: str) -> Pathway | Calendar:
+    for pathway in library.pathways.values():
+        if pathway.file == name:
+            return pathway
+    for calendar in library.calendars.values():
+        if calendar.file == name:
+            return calendar
+    raise DefinitionRejected(f"{name} holds no pathway or calendar")
+
+
+def _library(session: Session, until: datetime | None) -> Library:
+    """Every published definition (up to `until`) read into one library."""
+    library = Library()
+    query = select(PathwayDefinition).order_by(PathwayDefinition.id)  # type: ignore[arg-type]
+    for row in session.exec(query):
+        if until is None or row.kind == "calendar" or row.published_at <= until:
+            add_text(library, row.content, f"db:{row.kind}:{row.pathway}@{row.version}")
+    return library
+
+
+_COMPILED: dict[tuple[str, int, str], Definition] = {}
+
+
+def compiled(session: Session, row: PathwayDefinition) -> Definition:
+    """The runnable definition; sub-pathways resolve as they were when it was published."""
+    key = (row.pathway, row.version, row.content_hash)
+    if key not in _COMPILED:
+        library = _library(session, until=row.published_at)
+        check_library(library)
+        _COMPILED[key] = load_definition(library, row.pathway, row.version)
+    return _COMPILED[key]

@@ -1,0 +1,278 @@
+"""Register patients, enrol them, record events, and apply an event in one commit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from pathways.runtime.engine import start, step
+from pathways.runtime.events import Enrolled, EventRejected
+from pathways.runtime.progress import progress
+from pathways.store.definitions import compiled
+from pathways.store.effects import engine_task, set_status, write_effects
+from pathways.store.events import ENROLLED, engine_event
+from pathways.store.tables import Enrollment, PathwayDefinition, PathwayEvent, Patient, Timer
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+
+class NotFound(Exception):
+    """A record that does not exist."""
+
+
+class ConcurrentUpdate(Exception):
+    """Another process changed the enrollment first; apply the event again."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What became of an event: applied, rejected (with the reason) or already processed."""
+
+    event_id: int
+    outcome: str
+    reason: str = ""
+
+
+def new_id() -> str:
+    """A random id for a new record."""
+    return str(uuid.uuid4())
+
+
+def register_patient(
+    uow: SqlAlchemyUnitOfWork, mrn: str, display_name: str, actor: str, now: datetime
+) -> Patient:
+    """Register a patient by MRN (an MRN already registered gives that patient)."""
+    found = uow.session.exec(select(Patient).where(Patient.mrn == mrn)).first()
+    if found is not None:
+        return found
+    patient = Patient.model_validate(
+        {"id": new_id(), "mrn": mrn, "display_name": display_name, "created_at": now}
+    )
+    uow.session.add(patient)
+    from pathways.store.effects import audit
+
+    audit(uow.session, actor, "patient_registered", "patient", patient.id, now)
+    uow.session.flush()
+    return patient
+
+
+def enrol(
+    uow: SqlAlchemyUnitOfWork,
+    patient_id: str,
+    pathway: str,
+    version: int | None,
+    parameters: dict[str, Any],
+    patient_attributes: dict[str, Any],
+    actor: str,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> Enrollment:
+    """Enrol a patient on a pathway version (latest when none is given)."""
+    session = uow.session
+    if session.get(Patient, patient_id) is None:
+        raise NotFound(f"no patient {patient_id}")
+    definition_row = _definition_row(session, pathway, version)
+    definition = compiled(session, definition_row)
+    state, effects = start(definition, Enrolled(parameters, patient_attributes), now)
+    enrollment = Enrollment.model_validate(
+        {
+            "id": new_id(),
+            "patient_id": patient_id,
+            "definition_id": definition_row.id,
+            "pathway": definition_row.pathway,
+            "pathway_version": definition_row.version,
+            "parameters": state["frame"]["parameters"],
+            "patient_attributes": state["patient"],
+            "state": state,
+            "version": 1,
+            "status": state["status"],
+            "flag": "on_track",
+            "enrolled_at": now,
+            "updated_at": now,
+        }
+    )
+    session.add(enrollment)
+    session.flush()
+    session.add(
+        PathwayEvent.model_validate(
+            {
+                "enrollment_id": enrollment.id,
+                "idempotency_key": idempotency_key or f"enrol:{new_id()}",
+                "type": ENROLLED,
+                "data": {"parameters": parameters, "patient": patient_attributes},
+                "actor": actor,
+                "recorded_at": now,
+                "processed_at": now,
+                "applied_at": now,
+                "applied_seq": 1,
+            }
+        )
+    )
+    write_effects(session, enrollment, effects, actor, now)
+    _refresh_flag(session, enrollment, now)
+    session.flush()
+    return enrollment
+
+
+def _definition_row(session: Session, pathway: str, version: int | None) -> PathwayDefinition:
+    query = select(PathwayDefinition).where(
+        PathwayDefinition.kind == "pathway", PathwayDefinition.pathway == pathway
+    )
+    if version is not None:
+        query = query.where(PathwayDefinition.version == version)
+    rows = sorted(session.exec(query), key=lambda row: row.version)
+    if not rows:
+        raise NotFound(
+            f"no published pathway '{pathway}'"
+            + (f" version {version}" if version is not None else "")
+        )
+    return rows[-1]
+
+
+def record_event(
+    uow: SqlAlchemyUnitOfWork,
+    enrollment_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    idempotency_key: str,
+    actor: str,
+    now: datetime,
+) -> tuple[PathwayEvent, bool]:
+    """Store an event for later application; the same key twice gives the first event."""
+    session = uow.session
+    if session.get(Enrollment, enrollment_id) is None:
+        raise NotFound(f"no enrollment {enrollment_id}")
+    existing = _by_key(session, enrollment_id, idempotency_key)
+    if existing is not None:
+        return existing, False
+    engine_event(event_type, data)  # refuse what can never be an event, before storing it
+    row = PathwayEvent.model_validate(
+        {
+            "enrollment_id": enrollment_id,
+            "idempotency_key": idempotency_key,
+            "type": event_type,
+            "data": data,
+            "actor": actor,
+            "recorded_at": now,
+        }
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # the same key arrived concurrently
+        found = _by_key(session, enrollment_id, idempotency_key)
+        assert found is not None
+        return found, False
+    session.flush()
+    return row, True
+
+
+def _by_key(session: Session, enrollment_id: str, key: str) -> PathwayEvent | None:
+    return session.exec(
+        select(PathwayEvent).where(
+            PathwayEvent.enrollment_id == enrollment_id, PathwayEvent.idempotency_key == key
+        )
+    ).first()
+
+
+def apply_event(uow: SqlAlchemyUnitOfWork, event_id: int, now: datetime) -> Applied:
+    """Apply a stored event to its enrollment: lock, step the engine, write, mark, one commit."""
+    session = uow.session
+    event = session.get(PathwayEvent, event_id)
+    if event is None:
+        raise NotFound(f"no event {event_id}")
+    enrollment = _locked(uow, event.enrollment_id)
+    session.refresh(event)
+    if event.processed_at is not None:
+        return Applied(event_id, "already_processed", event.rejected_reason or "")
+    definition = compiled(session, _definition(session, enrollment))
+    try:
+        state, effects = step(
+            definition, enrollment.state, engine_event(event.type, event.data), now
+        )
+    except EventRejected as rejected:
+        event.processed_at, event.rejected_reason = now, rejected.reason
+        from pathways.store.effects import audit
+
+        audit(
+            session,
+            event.actor,
+            "event_rejected",
+            "enrollment",
+            enrollment.id,
+            now,
+            rejected.reason,
+            {"event": event.id, "type": event.type},
+        )
+        uow.commit()
+        return Applied(event_id, "rejected", rejected.reason)
+    seq = enrollment.version + 1
+    written = session.execute(
+        update(Enrollment)
+        .where(col(Enrollment.id) == enrollment.id, col(Enrollment.version) == enrollment.version)
+        .values(
+            state=state,
+            version=seq,
+            status=state["status"],
+            outcome=state["outcome"],
+            updated_at=now,
+        )
+    )
+    if written.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConcurrentUpdate(f"enrollment {enrollment.id} changed under event {event_id}")
+    session.refresh(enrollment)
+    event.processed_at, event.applied_at, event.applied_seq = now, now, seq
+    _close_staff_task(session, enrollment, event, now)
+    write_effects(session, enrollment, effects, event.actor, now)
+    _refresh_flag(session, enrollment, now)
+    uow.commit()
+    return Applied(event_id, "applied")
+
+
+def _close_staff_task(
+    session: Session, enrollment: Enrollment, event: PathwayEvent, now: datetime
+) -> None:
+    if event.type == "task_completed":
+        task = engine_task(session, enrollment.id, event.data["task"])
+        task.recorded = event.data["data"]
+        set_status(session, task, "completed", event.actor, now)
+    elif event.type == "task_skipped":
+        task = engine_task(session, enrollment.id, event.data["task"])
+        set_status(
+            session, task, "cancelled", event.actor, now, f"skipped: {event.data['reason']}"[:300]
+        )
+    elif event.type == "timer_fired":
+        timer = session.get(Timer, f"{enrollment.id}:{event.data['timer']}")
+        if timer is not None and timer.fired_at is None:
+            timer.fired_at = now
+            session.add(timer)
+
+
+def _locked(uow: SqlAlchemyUnitOfWork, enrollment_id: str) -> Enrollment:
+    query = select(Enrollment).where(Enrollment.id == enrollment_id)
+    if uow.locks_rows:
+        query = query.with_for_update()
+    enrollment = uow.session.exec(query).first()
+    if enrollment is None:
+        raise NotFound(f"no enrollment {enrollment_id}")
+    uow.session.refresh(enrollment)
+    return enrollment
+
+
+def _definition(session: Session, enrollment: Enrollment) -> PathwayDefinition:
+    row = session.get(PathwayDefinition, enrollment.definition_id)
+    assert row is not None
+    return row
+
+
+def _refresh_flag(session: Session, enrollment: Enrollment, now: datetime) -> None:
+    """Keep the flag and next due date the dashboards filter on."""
+    report = progress(compiled(session, _definition(session, enrollment)), enrollment.state, now)
+    enrollment.flag = report.flag
+    enrollment.next_due_at = report.next_due
+    session.add(enrollment)

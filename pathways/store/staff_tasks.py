@@ -1,0 +1,183 @@
+"""Staff work queues and what staff do with a task: claim, complete, skip, reassign, cancel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from pathways.store.effects import audit, outbox, set_status
+from pathways.store.enrollments import NotFound, record_event
+from pathways.store.tables import OPEN_TASK_STATUSES, Enrollment, PathwayEvent, StaffTask
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+
+class TaskConflict(Exception):
+    """The task is not in a state that allows this (e.g. already completed)."""
+
+
+def _open_task(session: Session, task_id: str) -> StaffTask:
+    task = session.get(StaffTask, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    if task.status not in OPEN_TASK_STATUSES:
+        raise TaskConflict(f"task {task_id} is {task.status}")
+    return task
+
+
+def claim_task(uow: SqlAlchemyUnitOfWork, task_id: str, assignee: str, now: datetime) -> StaffTask:
+    """A staff member takes a ready task (FHIR in-progress)."""
+    task = _open_task(uow.session, task_id)
+    if task.status == "on-hold":
+        raise TaskConflict(f"task {task_id} is on hold with its enrollment")
+    if task.assignee and task.assignee != assignee:
+        raise TaskConflict(f"task {task_id} is claimed by {task.assignee}: reassign it first")
+    task.assignee = assignee
+    set_status(uow.session, task, "in-progress", assignee, now)
+    audit(uow.session, assignee, "task_claimed", "task", task.id, now)
+    return task
+
+
+def reassign_task(
+    uow: SqlAlchemyUnitOfWork,
+    task_id: str,
+    assignee: str | None,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> StaffTask:
+    """Give a task to someone else (or back to the role's queue with no assignee)."""
+    task = _open_task(uow.session, task_id)
+    previous, task.assignee = task.assignee, assignee
+    if task.status != "on-hold":
+        set_status(uow.session, task, "in-progress" if assignee else "ready", actor, now, reason)
+    audit(
+        uow.session,
+        actor,
+        "task_reassigned",
+        "task",
+        task.id,
+        now,
+        reason,
+        {"from": previous, "to": assignee},
+    )
+    return task
+
+
+def complete_task(
+    uow: SqlAlchemyUnitOfWork, task_id: str, data: dict[str, Any], actor: str, now: datetime
+) -> tuple[PathwayEvent, bool]:
+    """Record the completion as an event; the engine checks the data when it applies it."""
+    task = _open_task(uow.session, task_id)
+    return record_event(
+        uow,
+        task.enrollment_id,
+        "task_completed",
+        {"task": task.engine_task, "data": data},
+        f"task:{task.id}:done",
+        actor,
+        now,
+    )
+
+
+def skip_task(
+    uow: SqlAlchemyUnitOfWork, task_id: str, reason: str, actor: str, now: datetime
+) -> tuple[PathwayEvent, bool]:
+    """Record that a task is skipped, and why."""
+    task = _open_task(uow.session, task_id)
+    return record_event(
+        uow,
+        task.enrollment_id,
+        "task_skipped",
+        {"task": task.engine_task, "reason": reason},
+        f"task:{task.id}:done",
+        actor,
+        now,
+    )
+
+
+def cancel_task(
+    uow: SqlAlchemyUnitOfWork, task_id: str, reason: str, actor: str, now: datetime
+) -> tuple[PathwayEvent, bool]:
+    """Cancel a task entered in error: the pathway treats it as skipped, with the reason."""
+    return skip_task(uow, task_id, f"cancelled: {reason}", actor, now)
+
+
+def queue(
+    session: Session,
+    now: datetime,
+    *,
+    role: str | None = None,
+    assignee: str | None = None,
+    status: str | None = None,
+    overdue: bool = False,
+    limit: int = 50,
+) -> list[StaffTask]:
+    """Open tasks for a role or a person, due first, then by priority (indexed)."""
+    query = select(StaffTask)
+    if role is not None:
+        query = query.where(StaffTask.role == role)  # ix_task_role_queue
+    if assignee is not None:
+        query = query.where(StaffTask.assignee == assignee)  # ix_task_assignee_queue
+    if status is not None:
+        query = query.where(StaffTask.status == status)
+    else:
+        query = query.where(col(StaffTask.status).in_(OPEN_TASK_STATUSES))
+    if overdue:
+        query = query.where(StaffTask.due_at < now)  # ix_task_overdue
+    query = query.order_by(
+        col(StaffTask.due_at), col(StaffTask.priority_rank), col(StaffTask.id)
+    ).limit(limit)
+    return list(session.exec(query))
+
+
+def escalate_overdue(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 200) -> int:
+    """Tell the navigator about tasks past due and flag their enrollments (once per task)."""
+    session = uow.session
+    query = (
+        select(StaffTask)
+        .where(
+            col(StaffTask.status).in_(("ready", "in-progress")),
+            StaffTask.due_at < now,
+            col(StaffTask.escalated_at).is_(None),
+        )
+        .order_by(col(StaffTask.due_at))
+        .limit(limit)
+    )
+    if uow.locks_rows:
+        query = query.with_for_update(skip_locked=True)
+    escalated = 0
+    for task in session.exec(query):
+        task.escalated_at = now
+        session.add(task)
+        outbox(
+            session,
+            task.enrollment_id,
+            "task_overdue",
+            "navigator",
+            {
+                "task": task.id,
+                "step": task.step,
+                "role": task.role,
+                "due_at": task.due_at.isoformat(),
+            },
+            now,
+        )
+        audit(
+            session,
+            "carepath",
+            "task_escalated",
+            "task",
+            task.id,
+            now,
+            "past its due date",
+            {"role": task.role},
+        )
+        enrollment = session.get(Enrollment, task.enrollment_id)
+        if enrollment is not None and enrollment.status == "active":
+            enrollment.flag = "overdue"
+            session.add(enrollment)
+        escalated += 1
+    uow.commit()
+    return escalated

@@ -1,0 +1,57 @@
+"""What beat runs every second: due timers become events; lost events are found again."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+
+from pathways.store.enrollments import record_event
+from pathways.store.tables import PathwayEvent, Timer
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+
+def fire_due_timers(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 500) -> list[int]:
+    """Turn each due timer into a timer_fired event (once: the key is the timer's id)."""
+    query = (
+        select(Timer)
+        .where(
+            col(Timer.fired_at).is_(None), col(Timer.cancelled_at).is_(None), Timer.due_at <= now
+        )
+        .order_by(col(Timer.due_at))
+        .limit(limit)
+    )
+    if uow.locks_rows:
+        query = query.with_for_update(skip_locked=True)
+    events = []
+    for timer in uow.session.exec(query):
+        event, _ = record_event(
+            uow,
+            timer.enrollment_id,
+            "timer_fired",
+            {"timer": timer.engine_timer},
+            f"timer:{timer.id}",
+            "carepath",
+            now,
+        )
+        timer.fired_at = now
+        uow.session.add(timer)
+        assert event.id is not None
+        events.append(event.id)
+    uow.commit()
+    return events
+
+
+def unprocessed_events(
+    uow: SqlAlchemyUnitOfWork, now: datetime, older_than: timedelta, limit: int = 500
+) -> list[int]:
+    """Events recorded but not applied for a while: their message was lost; apply them again."""
+    query = (
+        select(PathwayEvent.id)
+        .where(
+            col(PathwayEvent.processed_at).is_(None), PathwayEvent.recorded_at <= now - older_than
+        )
+        .order_by(col(PathwayEvent.id))
+        .limit(limit)
+    )
+    return [event_id for event_id in uow.session.exec(query) if event_id is not None]

@@ -1,0 +1,298 @@
+"""The durable side on SQLite and PostgreSQL: definitions, enrolment, events, tasks, sweeps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from pathways.store.definitions import DefinitionRejected, publish, publish_directory
+from pathways.store.enrollments import apply_event, enrol, record_event, register_patient
+from pathways.store.replay import replay
+from pathways.store.staff_tasks import (
+    TaskConflict,
+    claim_task,
+    complete_task,
+    escalate_overdue,
+    queue,
+    reassign_task,
+    skip_task,
+)
+from pathways.store.sweeps import fire_due_timers, unprocessed_events
+from pathways.store.tables import (
+    AuditLog,
+    Enrollment,
+    OutboxMessage,
+    PathwayDefinition,
+    PathwayEvent,
+    StaffTask,
+    StaffTaskStatusChange,
+)
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests.conftest import DEFINITIONS, toronto
+
+T0 = toronto(2026, 11, 23, 9, 0)
+NURSE = "nurse.jones"
+
+
+@pytest.fixture
+def library(engine: Engine) -> Engine:
+    """The shipped library, published."""
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        publish_directory(uow.session, DEFINITIONS, "informaticist", T0)
+        uow.commit()
+    return engine
+
+
+@pytest.fixture
+def chemo(library: Engine) -> Iterator[str]:
+    """A patient enrolled on chemotherapy at T0; the enrollment id."""
+    with SqlAlchemyUnitOfWork(library) as uow:
+        patient = register_patient(uow, "MRN-001", "Patient One", "navigator.kim", T0)
+        enrollment = enrol(
+            uow, patient.id, "chemotherapy", None, {"cycles": 2}, {}, "navigator.kim", T0
+        )
+        uow.commit()
+        yield enrollment.id
+
+
+def _tasks(engine: Engine, enrollment_id: str, status: str = "ready") -> dict[str, StaffTask]:
+    with Session(engine) as session:
+        return {
+            t.step: t
+            for t in session.exec(
+                select(StaffTask).where(
+                    StaffTask.enrollment_id == enrollment_id, StaffTask.status == status
+                )
+            )
+        }
+
+
+def _apply(engine: Engine, event_id: int, now=T0):  # type: ignore[no-untyped-def]
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        return apply_event(uow, event_id, now)
+
+
+def _complete(engine: Engine, task_id: str, data: dict[str, object], now=T0) -> str:  # type: ignore[no-untyped-def]
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        event, _ = complete_task(uow, task_id, data, NURSE, now)
+        uow.commit()
+    assert event.id is not None
+    return _apply(engine, event.id, now).outcome
+
+
+def test_the_library_publishes_once_and_published_versions_never_change(
+    library: Engine,
+) -> None:
+    with SqlAlchemyUnitOfWork(library) as uow:
+        count = uow.session.exec(select(func.count()).select_from(PathwayDefinition)).one()
+        assert count == 9  # 8 pathways and the clinic calendar
+        text = (DEFINITIONS / "chemotherapy.yaml").read_text()
+        again = publish(uow.session, text, "informaticist", T0)
+        assert again.version == 1
+        with pytest.raises(DefinitionRejected, match="publish it as version 2"):
+            publish(uow.session, text.replace("title: Chemotherapy", "title: Chemo"), "x", T0)
+        with pytest.raises(DefinitionRejected) as broken:
+            broken_v2 = text.replace("version: 1", "version: 2").replace(
+                "role: lab", "role: labs", 1
+            )
+            publish(uow.session, broken_v2, "x", T0)
+        assert "role 'labs' is not one of this pathway's roles" in broken.value.problems[0].message
+
+
+def test_enrolment_puts_the_work_up_in_each_roles_queue(library: Engine, chemo: str) -> None:
+    with Session(library) as session:
+        lab = queue(session, T0, role="lab")
+        assert [t.step for t in lab] == ["baseline_labs"]
+        assert lab[0].status == "ready" and lab[0].record_fields == ["anc", "platelets"]
+        nursing = queue(session, T0, role="oncology_nurse")
+        assert [t.due_at for t in nursing] == sorted(t.due_at for t in nursing)
+        enrollment = session.get(Enrollment, chemo)
+        assert enrollment is not None
+        assert (enrollment.status, enrollment.flag, enrollment.version) == ("active", "on_track", 1)
+        created = session.exec(
+            select(OutboxMessage).where(OutboxMessage.event_type == "task_created")
+        ).all()
+        assert {m.role for m in created} >= {"lab", "radiology", "pharmacist"}
+        assert all("MRN" not in str(m.payload) for m in created)
+
+
+def test_completing_a_task_advances_the_pathway_and_keeps_each_status_change(
+    library: Engine,
+    chemo: str,
+) -> None:
+    labs = _tasks(library, chemo)["baseline_labs"]
+    with SqlAlchemyUnitOfWork(library) as uow:
+        claim_task(uow, labs.id, NURSE, T0)
+        uow.commit()
+    later = T0 + timedelta(hours=3)
+    assert _complete(library, labs.id, {"anc": 2100, "platelets": 190000}, later) == "applied"
+    with Session(library) as session:
+        done = session.get(StaffTask, labs.id)
+        assert done is not None and done.status == "completed"
+        assert done.recorded == {"anc": 2100, "platelets": 190000}
+        history = session.exec(
+            select(StaffTaskStatusChange.status)
+            .where(StaffTaskStatusChange.task_id == labs.id)
+            .order_by(col(StaffTaskStatusChange.id))
+        ).all()
+        assert history == ["ready", "in-progress", "completed"]
+        enrollment = session.get(Enrollment, chemo)
+        assert enrollment is not None and enrollment.version == 2
+        assert enrollment.state["frame"]["data"]["anc"] == 2100
+
+
+def test_the_same_event_twice_has_one_effect(library: Engine, chemo: str) -> None:
+    labs = _tasks(library, chemo)["baseline_labs"]
+    data = {"anc": 2100, "platelets": 190000}
+    with SqlAlchemyUnitOfWork(library) as uow:
+        first, created = complete_task(uow, labs.id, data, NURSE, T0)
+        again, created_again = record_event(
+            uow,
+            chemo,
+            "task_completed",
+            {"task": labs.engine_task, "data": data},
+            f"task:{labs.id}:done",
+            NURSE,
+            T0,
+        )
+        uow.commit()
+    assert (created, created_again, first.id) == (True, False, again.id)
+    assert first.id is not None
+    assert _apply(library, first.id).outcome == "applied"
+    assert _apply(library, first.id).outcome == "already_processed"
+    with Session(library) as session:
+        enrollment = session.get(Enrollment, chemo)
+        assert enrollment is not None and enrollment.version == 2
+
+
+def test_an_event_the_engine_rejects_is_kept_with_its_reason_and_changes_nothing(
+    library: Engine,
+    chemo: str,
+) -> None:
+    labs = _tasks(library, chemo)["baseline_labs"]
+    with Session(library) as session:
+        before = session.get(Enrollment, chemo)
+        assert before is not None
+        state_before = before.state
+    assert _complete(library, labs.id, {"anc": "low"}) == "rejected"
+    with Session(library) as session:
+        after = session.get(Enrollment, chemo)
+        assert after is not None and after.state == state_before and after.version == 1
+        event = session.exec(
+            select(PathwayEvent).where(PathwayEvent.type == "task_completed")
+        ).one()
+        assert event.rejected_reason == "'anc': 'low' is not a number"
+        assert session.exec(select(AuditLog).where(AuditLog.action == "event_rejected")).one()
+        task = session.get(StaffTask, labs.id)
+        assert task is not None and task.status == "ready"  # still waiting for good data
+
+
+def test_a_due_timer_fires_once_and_the_pathway_goes_on(library: Engine) -> None:
+    with SqlAlchemyUnitOfWork(library) as uow:
+        patient = register_patient(uow, "MRN-002", "Patient Two", "navigator.kim", T0)
+        enrollment = enrol(uow, patient.id, "chemotherapy", None, {"cycles": 1}, {}, "n", T0)
+        uow.commit()
+    now = T0
+    while True:  # work the enrollment until it waits on a timer
+        ready = _tasks(library, enrollment.id)
+        if not ready:
+            break
+        task = next(iter(ready.values()))
+        now += timedelta(hours=1)
+        data = {"anc": 2000, "platelets": 150000} if task.record_fields else {}
+        assert _complete(library, task.id, data, now) == "applied"
+    with SqlAlchemyUnitOfWork(library) as uow:
+        assert fire_due_timers(uow, now) == []  # not due yet
+    much_later = now + timedelta(days=30)
+    with SqlAlchemyUnitOfWork(library) as uow:
+        fired = fire_due_timers(uow, much_later)
+    with SqlAlchemyUnitOfWork(library) as uow:
+        assert fire_due_timers(uow, much_later) == []  # once
+    assert len(fired) == 1
+    assert _apply(library, fired[0], much_later).outcome == "applied"
+    assert "response_imaging" in _tasks(library, enrollment.id)
+
+
+def test_overdue_tasks_escalate_to_the_navigator_once_and_flag_the_enrollment(
+    library: Engine,
+    chemo: str,
+) -> None:
+    late = T0 + timedelta(days=12)
+    with SqlAlchemyUnitOfWork(library) as uow:
+        assert escalate_overdue(uow, late) == 4
+    with SqlAlchemyUnitOfWork(library) as uow:
+        assert escalate_overdue(uow, late) == 0
+    with Session(library) as session:
+        alerts = session.exec(
+            select(OutboxMessage).where(OutboxMessage.event_type == "task_overdue")
+        ).all()
+        assert len(alerts) == 4 and {a.role for a in alerts} == {"navigator"}
+        enrollment = session.get(Enrollment, chemo)
+        assert enrollment is not None and enrollment.flag == "overdue"
+        assert [t.step for t in queue(session, late, overdue=True)][:1] == ["baseline_labs"]
+
+
+def test_staff_can_claim_reassign_and_skip_but_not_take_anothers_task(
+    library: Engine,
+    chemo: str,
+) -> None:
+    imaging = _tasks(library, chemo)["baseline_imaging"]
+    with SqlAlchemyUnitOfWork(library) as uow:
+        claim_task(uow, imaging.id, "dr.patel", T0)
+        with pytest.raises(TaskConflict, match=r"claimed by dr\.patel"):
+            claim_task(uow, imaging.id, "dr.wu", T0)
+        reassign_task(uow, imaging.id, "dr.wu", "navigator.kim", "dr.patel on leave", T0)
+        uow.commit()
+    with Session(library) as session:
+        assert [t.step for t in queue(session, T0, assignee="dr.wu")] == ["baseline_imaging"]
+    with SqlAlchemyUnitOfWork(library) as uow:
+        event, _ = skip_task(uow, imaging.id, "imaging done at referring hospital", "dr.wu", T0)
+        uow.commit()
+    assert event.id is not None and _apply(library, event.id).outcome == "applied"
+    with Session(library) as session:
+        skipped = session.get(StaffTask, imaging.id)
+        assert skipped is not None and skipped.status == "cancelled"
+        assert skipped.status_reason == "skipped: imaging done at referring hospital"
+    with SqlAlchemyUnitOfWork(library) as uow, pytest.raises(TaskConflict, match="cancelled"):
+        claim_task(uow, imaging.id, "dr.wu", T0)
+
+
+def test_replay_of_the_event_log_reproduces_the_state(library: Engine, chemo: str) -> None:
+    now = T0
+    for step_id in ("baseline_labs", "medication_review", "teaching", "baseline_imaging"):
+        now += timedelta(hours=2)
+        task = _tasks(library, chemo)[step_id]
+        data = {"anc": 1900, "platelets": 170000} if task.record_fields else {}
+        assert _complete(library, task.id, data, now) == "applied"
+    with SqlAlchemyUnitOfWork(library) as uow:
+        event, _ = record_event(
+            uow, chemo, "adverse_event", {"term": "nausea", "grade": 3}, "ehr:ae:1", "ehr", now
+        )
+        uow.commit()
+    assert event.id is not None and _apply(library, event.id, now).outcome == "applied"
+    with Session(library) as session:
+        enrollment = session.get(Enrollment, chemo)
+        assert enrollment is not None and enrollment.status == "on_hold"
+        result = replay(session, enrollment)
+        assert result.matches and result.events == 6
+        enrollment.state = {**enrollment.state, "status": "active"}
+        tampered = replay(session, enrollment)
+        assert tampered.differences == ("$.status: stored 'active', replayed 'on_hold'",)
+
+
+def test_events_left_unprocessed_are_found_by_the_recovery_sweep(
+    library: Engine,
+    chemo: str,
+) -> None:
+    with SqlAlchemyUnitOfWork(library) as uow:
+        event, _ = record_event(uow, chemo, "hold", {"reason": "admitted"}, "nav:1", "kim", T0)
+        uow.commit()
+    with SqlAlchemyUnitOfWork(library) as uow:
+        assert unprocessed_events(uow, T0 + timedelta(seconds=5), timedelta(seconds=30)) == []
+        assert unprocessed_events(uow, T0 + timedelta(minutes=1), timedelta(seconds=30)) == [
+            event.id
+        ]
