@@ -192,6 +192,55 @@ def simulate(
         click.echo(f"chart written to {gantt}", err=True)
 
 
+@cli.command()
+@click.argument("enrollment_id", required=False)
+@click.option("--all", "every", is_flag=True, help="Verify every enrollment.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    required=True,
+    help="Compare the rebuilt state with the stored one (the only mode).",
+)
+def replay(enrollment_id: str | None, every: bool, verify: bool) -> None:
+    """Rebuild enrollments from their event logs; exit 1 if any differs from what is stored."""
+    from sqlmodel import Session, col, select
+
+    from pathways.store.database import database_engine, upgrade
+    from pathways.store.replay import replay as rebuild
+    from pathways.store.settings import database_url
+    from pathways.store.tables import Enrollment
+
+    if bool(enrollment_id) == every:
+        raise click.UsageError("give one ENROLLMENT_ID or --all")
+    url = database_url()
+    upgrade(url)  # the embedded database is brought up to date on start
+    engine = database_engine(url)
+    try:
+        with Session(engine) as session:
+            query = select(Enrollment).order_by(col(Enrollment.enrolled_at))
+            if not every:
+                query = query.where(Enrollment.id == enrollment_id)
+            enrollments = list(session.exec(query))
+            results = [rebuild(session, enrollment) for enrollment in enrollments]
+    finally:
+        engine.dispose()
+    if not results:
+        click.echo(
+            f"no enrollment {enrollment_id}" if enrollment_id else "no enrollments", err=True
+        )
+        sys.exit(1 if enrollment_id else 0)
+    for result in results:
+        if result.matches:
+            click.echo(f"{result.enrollment_id}: matches ({result.events} events)")
+            continue
+        click.echo(f"{result.enrollment_id}: DIFFERS ({result.events} events)")
+        for difference in result.differences[:20]:
+            click.echo(f"    {difference}")
+    differing = sum(not result.matches for result in results)
+    click.echo(f"{len(results)} enrollment(s) replayed, {differing} differ", err=True)
+    sys.exit(1 if differing else 0)
+
+
 def _typed(values: dict[str, Any], fields: Mapping[str, Field]) -> dict[str, Any]:
     """`--patient bilsky_grade=3` means the text '3' when the attribute is a string."""
     return {

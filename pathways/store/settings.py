@@ -1,0 +1,15 @@
+"""Where the database is: CAREPATH_DATABASE_URL, else the embedded SQLite file."""
+
+from __future__ import annotations
+
+import os
+
+EMBEDDED_DATABASE = "sqlite:///carepath.db"
+
+
+def database_url() -> str:
+    """The database URL from the environment, or the embedded default."""
+    url = os.environ.get("CAREPATH_DATABASE_URL", "").strip()
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url or EMBEDDED_DATABASE

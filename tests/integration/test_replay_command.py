@@ -1,0 +1,73 @@
+"""`carepath replay --verify` rebuilds enrollments from the log and says which differ."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from pathways.cli import cli
+from pathways.store.definitions import publish_directory
+from pathways.store.enrollments import apply_event, enrol, record_event, register_patient
+from pathways.store.tables import Enrollment
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests.conftest import DEFINITIONS, toronto
+
+T0 = toronto(2026, 11, 23, 9, 0)
+
+
+def _enrolled_with_history(engine: Engine) -> str:
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        publish_directory(uow.session, DEFINITIONS, "informaticist", T0)
+        patient = register_patient(uow, "MRN-R1", "Patient Replay", "kim", T0)
+        enrollment = enrol(uow, patient.id, "radiation_sbrt", None, {}, {}, "kim", T0)
+        hold, _ = record_event(uow, enrollment.id, "hold", {"reason": "admitted"}, "h1", "kim", T0)
+        uow.commit()
+    assert hold.id is not None
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        apply_event(uow, hold.id, T0)
+    return enrollment.id
+
+
+def _replay(database_url: str, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        cli, ["replay", "--verify", *args], env={"CAREPATH_DATABASE_URL": database_url}
+    )
+    return result.exit_code, result.output
+
+
+def test_replay_verifies_every_enrollment(engine: Engine, database_url: str) -> None:
+    enrollment_id = _enrolled_with_history(engine)
+    code, output = _replay(database_url, "--all")
+    assert code == 0, output
+    assert f"{enrollment_id}: matches (2 events)" in output
+    assert "1 enrollment(s) replayed, 0 differ" in output
+
+
+def test_replay_reports_a_stored_state_the_log_does_not_explain(
+    engine: Engine,
+    database_url: str,
+) -> None:
+    enrollment_id = _enrolled_with_history(engine)
+    with Session(engine) as session:
+        enrollment = session.get(Enrollment, enrollment_id)
+        assert enrollment is not None
+        enrollment.state = {**enrollment.state, "status": "active"}
+        session.add(enrollment)
+        session.commit()
+    code, output = _replay(database_url, enrollment_id)
+    assert code == 1
+    assert f"{enrollment_id}: DIFFERS" in output
+    assert "$.status: stored 'active', replayed 'on_hold'" in output
+
+
+@pytest.mark.parametrize("args", [(), ("some-id", "--all")], ids=["neither", "both"])
+def test_replay_needs_one_enrollment_or_all(database_url: str, args: tuple[str, ...]) -> None:
+    code, output = _replay(database_url, *args)
+    assert code == 2 and "give one ENROLLMENT_ID or --all" in output
+
+
+def test_replay_of_an_unknown_enrollment_says_so(database_url: str) -> None:
+    code, output = _replay(database_url, "no-such-enrollment")
+    assert code == 1 and "no enrollment no-such-enrollment" in output
