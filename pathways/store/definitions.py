@@ -120,12 +120,13 @@ def _document(library: Library, name: str) -> Pathway | Calendar:
     raise DefinitionRejected(f"{name} holds no pathway or calendar")
 
 
-def _library(session: Session, until: datetime | None) -> Library:
-    """Every published definition (up to `until`) read into one library."""
+def _library(session: Session, until: int | None) -> Library:
+    """Every published definition (up to the one with id `until`) read into one library."""
     library = Library()
     query = select(PathwayDefinition).order_by(PathwayDefinition.id)  # type: ignore[arg-type]
     for row in session.exec(query):
-        if until is None or row.kind == "calendar" or row.published_at <= until:
+        assert row.id is not None
+        if until is None or row.kind == "calendar" or row.id <= until:
             add_text(library, row.content, f"db:{row.kind}:{row.pathway}@{row.version}")
     return library
 
@@ -135,9 +136,10 @@ _COMPILED: dict[tuple[str, int, str], Definition] = {}
 
 def compiled(session: Session, row: PathwayDefinition) -> Definition:
     """The runnable definition; sub-pathways resolve as they were when it was published."""
-    key = (row.pathway, row.version, row.content_hash)
+    assert row.id is not None
+    key = (str(session.get_bind().engine.url), row.id, row.content_hash)
     if key not in _COMPILED:
-        library = _library(session, until=row.published_at)
+        library = _library(session, until=row.id)
         check_library(library)
         _COMPILED[key] = load_definition(library, row.pathway, row.version)
     return _COMPILED[key]

@@ -44,6 +44,7 @@ def write_effects(
                 status = "in-progress"  # resumed work goes back to whoever had claimed it
             if effect.due is not None:
                 task.due_at = effect.due
+                task.escalated_at = None  # a new deadline: escalate again if it passes
             set_status(
                 session,
                 task,
@@ -82,8 +83,9 @@ def write_effects(
                 enrollment.id,
                 "notification",
                 effect.role,
-                {"step": effect.step, "priority": effect.priority, "text": effect.text},
+                {"step": effect.step, "priority": effect.priority},
                 now,
+                detail=effect.text,
             )
         elif isinstance(effect, EnrollmentChanged):
             outbox(
@@ -188,8 +190,9 @@ def outbox(
     role: str | None,
     payload: dict[str, Any],
     now: datetime,
+    detail: str | None = None,
 ) -> None:
-    """Queue a notification for webhook subscribers (ids and codes only)."""
+    """Queue a notification: the payload (ids and codes) goes to webhooks, the detail stays."""
     session.add(
         OutboxMessage.model_validate(
             {
@@ -198,6 +201,7 @@ def outbox(
                 "event_type": event_type,
                 "role": role,
                 "payload": payload,
+                "detail": detail,
                 "created_at": now,
             }
         )

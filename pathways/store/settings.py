@@ -10,6 +10,7 @@ EMBEDDED_DATABASE = "sqlite:///carepath.db"
 def database_url() -> str:
     """The database URL from the environment, or the embedded default."""
     url = os.environ.get("CAREPATH_DATABASE_URL", "").strip()
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            url = "postgresql+psycopg://" + url.removeprefix(scheme)
     return url or EMBEDDED_DATABASE

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +20,11 @@ class TaskConflict(Exception):
 
 
 def _open_task(session: Session, task_id: str) -> StaffTask:
-    task = session.get(StaffTask, task_id)
+    query = select(StaffTask).where(StaffTask.id == task_id)
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        query = query.with_for_update()  # two claims at once: the second sees the first
+    task = session.exec(query).first()
     if task is None:
         raise NotFound(f"no task {task_id}")
     if task.status not in OPEN_TASK_STATUSES:
@@ -65,20 +71,25 @@ def reassign_task(
     return task
 
 
+def _key(task: StaffTask, action: str, content: object) -> str:
+    # The same request twice is one event; corrected data after a rejection is a new one.
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    return f"task:{task.id}:{action}:{digest[:16]}"
+
+
 def complete_task(
-    uow: SqlAlchemyUnitOfWork, task_id: str, data: dict[str, Any], actor: str, now: datetime
+    uow: SqlAlchemyUnitOfWork,
+    task_id: str,
+    data: dict[str, Any],
+    actor: str,
+    now: datetime,
+    idempotency_key: str | None = None,
 ) -> tuple[PathwayEvent, bool]:
     """Record the completion as an event; the engine checks the data when it applies it."""
     task = _open_task(uow.session, task_id)
-    return record_event(
-        uow,
-        task.enrollment_id,
-        "task_completed",
-        {"task": task.engine_task, "data": data},
-        f"task:{task.id}:done",
-        actor,
-        now,
-    )
+    key = idempotency_key or _key(task, "complete", data)
+    event = {"task": task.engine_task, "data": data}
+    return record_event(uow, task.enrollment_id, "task_completed", event, key, actor, now)
 
 
 def skip_task(
@@ -86,15 +97,9 @@ def skip_task(
 ) -> tuple[PathwayEvent, bool]:
     """Record that a task is skipped, and why."""
     task = _open_task(uow.session, task_id)
-    return record_event(
-        uow,
-        task.enrollment_id,
-        "task_skipped",
-        {"task": task.engine_task, "reason": reason},
-        f"task:{task.id}:done",
-        actor,
-        now,
-    )
+    event = {"task": task.engine_task, "reason": reason}
+    key = _key(task, "skip", reason)
+    return record_event(uow, task.enrollment_id, "task_skipped", event, key, actor, now)
 
 
 def cancel_task(

@@ -166,6 +166,8 @@ class OutboxMessage(SQLModel, table=True):
     event_type: str = Field(max_length=60)
     role: str | None = Field(default=None, max_length=60)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # Text for staff (may hold clinical values): shown through the API, never sent in webhooks.
+    detail: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(sa_type=UTCDateTime)
     dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

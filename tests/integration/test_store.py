@@ -150,15 +150,7 @@ def test_the_same_event_twice_has_one_effect(library: Engine, chemo: str) -> Non
     data = {"anc": 2100, "platelets": 190000}
     with SqlAlchemyUnitOfWork(library) as uow:
         first, created = complete_task(uow, labs.id, data, NURSE, T0)
-        again, created_again = record_event(
-            uow,
-            chemo,
-            "task_completed",
-            {"task": labs.engine_task, "data": data},
-            f"task:{labs.id}:done",
-            NURSE,
-            T0,
-        )
+        again, created_again = complete_task(uow, labs.id, dict(data), NURSE, T0)
         uow.commit()
     assert (created, created_again, first.id) == (True, False, again.id)
     assert first.id is not None
@@ -296,3 +288,36 @@ def test_events_left_unprocessed_are_found_by_the_recovery_sweep(
         assert unprocessed_events(uow, T0 + timedelta(minutes=1), timedelta(seconds=30)) == [
             event.id
         ]
+
+
+def test_after_a_rejected_completion_the_corrected_data_completes_the_task(
+    library: Engine,
+    chemo: str,
+) -> None:
+    labs = _tasks(library, chemo)["baseline_labs"]
+    assert _complete(library, labs.id, {"anc": "low"}) == "rejected"
+    assert _complete(library, labs.id, {"anc": 2100, "platelets": 190000}) == "applied"
+    with Session(library) as session:
+        done = session.get(StaffTask, labs.id)
+        assert done is not None and done.status == "completed"
+
+
+def test_notification_text_stays_out_of_what_webhooks_send(library: Engine, chemo: str) -> None:
+    with SqlAlchemyUnitOfWork(library) as uow:
+        event, _ = record_event(
+            uow,
+            chemo,
+            "lab_result",
+            {"test": "anc", "value": 300.0, "unit": "/uL"},
+            "ehr:1",
+            "ehr",
+            T0,
+        )
+        uow.commit()
+    assert event.id is not None and _apply(library, event.id).outcome == "applied"
+    with Session(library) as session:
+        notice = session.exec(
+            select(OutboxMessage).where(OutboxMessage.event_type == "notification")
+        ).one()
+        assert notice.payload == {"step": "on.lab_result[0]", "priority": "stat"}
+        assert notice.detail is not None and "ANC 300.0" in notice.detail

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(length=60), nullable=False),
         sa.Column("role", sa.String(length=60), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
