@@ -241,6 +241,69 @@ def replay(enrollment_id: str | None, every: bool, verify: bool) -> None:
     sys.exit(1 if differing else 0)
 
 
+@cli.group()
+def webhooks() -> None:
+    """Webhook subscriptions that receive signed notifications."""
+
+
+@webhooks.command(name="add")
+@click.argument("url")
+@click.option("--role", help="Only notifications for this role.")
+@click.option("--event-type", help="Only this event type (e.g. task_overdue).")
+@click.option(
+    "--secret",
+    envvar="CAREPATH_WEBHOOK_SECRET",
+    prompt=True,
+    hide_input=True,
+    help="The HMAC signing key (or CAREPATH_WEBHOOK_SECRET); never on the command line.",
+)
+def webhooks_add(url: str, role: str | None, event_type: str | None, secret: str) -> None:
+    """Subscribe a receiver; its posts are signed with the secret."""
+    from datetime import UTC
+
+    from pathways.store.database import database_engine, upgrade
+    from pathways.store.settings import database_url
+    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+    from pathways.store.webhooks import subscribe
+
+    upgrade(database_url())
+    engine = database_engine(database_url())
+    try:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            subscription = subscribe(uow.session, url, secret, datetime.now(UTC), role, event_type)
+            uow.commit()
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"subscription {subscription.id}: {url} (role {role or 'any'}, event {event_type or 'any'})"
+    )
+
+
+@webhooks.command(name="list")
+def webhooks_list() -> None:
+    """The subscriptions (secrets are not shown)."""
+    from sqlmodel import Session, select
+
+    from pathways.store.database import database_engine, upgrade
+    from pathways.store.settings import database_url
+    from pathways.store.tables import WebhookSubscription
+
+    upgrade(database_url())
+    engine = database_engine(database_url())
+    try:
+        with Session(engine) as session:
+            for found in session.exec(select(WebhookSubscription)):
+                state = "active" if found.active else "inactive"
+                click.echo(
+                    f"{found.id}  {found.url}  role={found.role or 'any'}  "
+                    f"event={found.event_type or 'any'}  {state}"
+                )
+    finally:
+        engine.dispose()
+
+
 def _typed(values: dict[str, Any], fields: Mapping[str, Field]) -> dict[str, Any]:
     """`--patient bilsky_grade=3` means the text '3' when the attribute is a string."""
     return {

@@ -283,3 +283,31 @@ def _short_error(problem: Exception) -> str:
 def _locks_rows(session: Session) -> bool:
     """PostgreSQL takes row locks; SQLite serialises writers for the whole database."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+def subscribe(
+    session: Session,
+    url: str,
+    secret: str,
+    now: datetime,
+    role: str | None = None,
+    event_type: str | None = None,
+) -> WebhookSubscription:
+    """Add a receiver for all notifications, or those of one role or event type."""
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"'{url}' is not an http(s) URL")
+    if len(secret) < 16:
+        raise ValueError("the signing secret must be at least 16 characters")
+    subscription = WebhookSubscription.model_validate(
+        {
+            "url": url,
+            "secret": secret,
+            "role": role,
+            "event_type": event_type,
+            "active": True,
+            "created_at": now,
+        }
+    )
+    session.add(subscription)
+    session.flush()
+    return subscription

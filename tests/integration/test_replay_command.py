@@ -71,3 +71,23 @@ def test_replay_needs_one_enrollment_or_all(database_url: str, args: tuple[str, 
 def test_replay_of_an_unknown_enrollment_says_so(database_url: str) -> None:
     code, output = _replay(database_url, "no-such-enrollment")
     assert code == 1 and "no enrollment no-such-enrollment" in output
+
+
+def test_a_webhook_subscription_is_added_with_its_secret_from_the_environment(
+    database_url: str,
+) -> None:
+    env = {"CAREPATH_DATABASE_URL": database_url, "CAREPATH_WEBHOOK_SECRET": "s" * 32}
+    added = CliRunner().invoke(
+        cli, ["webhooks", "add", "https://ehr.example/inbox", "--role", "navigator"], env=env
+    )
+    assert added.exit_code == 0, added.output
+    assert "role navigator, event any" in added.output
+    listed = CliRunner().invoke(cli, ["webhooks", "list"], env=env)
+    assert "https://ehr.example/inbox  role=navigator  event=any  active" in listed.output
+    assert "s" * 32 not in listed.output
+    short = CliRunner().invoke(
+        cli,
+        ["webhooks", "add", "https://x.example"],
+        env={**env, "CAREPATH_WEBHOOK_SECRET": "short"},
+    )
+    assert short.exit_code == 2 and "at least 16 characters" in short.output
