@@ -241,6 +241,58 @@ def replay(enrollment_id: str | None, every: bool, verify: bool) -> None:
     sys.exit(1 if differing else 0)
 
 
+@cli.command()
+@click.option("--concurrency", default=1, show_default=True, help="Worker processes.")
+def worker(concurrency: int) -> None:
+    """Run a Celery worker (CAREPATH_BROKER_URL, CAREPATH_DATABASE_URL); any number may run."""
+    from pathways.store.database import upgrade
+    from pathways.store.settings import database_url
+    from workers.celery_app import app
+
+    upgrade(database_url())
+    app.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--pool=prefork" if concurrency > 1 else "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@cli.command()
+@click.option("--schedule-file", default=".carepath-beat-schedule", show_default=True)
+def beat(schedule_file: str) -> None:
+    """Run the one beat (sweeps every second); a second beat exits while the first holds it."""
+    from redis import Redis
+
+    from pathways.store.settings import broker_url
+    from workers.beat_lock import BeatLock
+    from workers.celery_app import app
+
+    url = broker_url()
+    if not url.startswith("redis"):
+        raise click.UsageError(
+            "carepath beat needs CAREPATH_BROKER_URL=redis://... "
+            "(the embedded mode runs its own beat: carepath up)"
+        )
+    lock = BeatLock(Redis.from_url(url))
+    if not lock.acquire():
+        click.echo(
+            f"another beat is running (its lock lapses in {lock.holder_ttl_ms()} ms "
+            "unless renewed): exiting",
+            err=True,
+        )
+        sys.exit(1)
+    lock.keep()
+    try:
+        app.Beat(schedule=schedule_file, loglevel="INFO").run()
+    finally:
+        lock.release()
+
+
 @cli.group()
 def webhooks() -> None:
     """Webhook subscriptions that receive signed notifications."""

@@ -28,7 +28,7 @@ def read_fields(problems: Problems, node: Node | None, where: str, kind: str) ->
     if mapping is None:
         return fields
     for raw_name, (key_span, spec) in mapping.entries.items():
-        name = read_id(problems, Scalar(raw_name, key_span), where, f"a {kind} name")
+        name = read_id(problems, Scalar(raw_name, key_span), where, f"{_with_article(kind)} name")
         if name is not None:
             field = _read_field(problems, name, spec, f"{where}.{name}", kind)
             if field is not None:

@@ -1,4 +1,4 @@
-"""Where the database is: CAREPATH_DATABASE_URL, else the embedded SQLite file."""
+"""Where the database and the broker are, from the environment, with embedded defaults."""
 
 from __future__ import annotations
 
@@ -14,3 +14,8 @@ def database_url() -> str:
         if url.startswith(scheme):
             url = "postgresql+psycopg://" + url.removeprefix(scheme)
     return url or EMBEDDED_DATABASE
+
+
+def broker_url() -> str:
+    """The Celery broker (CAREPATH_BROKER_URL, e.g. redis://...), or the in-process memory one."""
+    return os.environ.get("CAREPATH_BROKER_URL", "").strip() or "memory://"

@@ -1,0 +1,1 @@
+"""Background work: thin jobs that load by id, call the store and the engine, and commit."""
