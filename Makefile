@@ -12,12 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: validate the pathway library, show what it holds, simulate a chemotherapy course
+## run: validate the library, then everything in one process (API, worker, beat) on SQLite
 run: $(STAMP)
 	$(BIN)/carepath validate definitions/
-	$(BIN)/carepath library definitions/
-	$(BIN)/carepath simulate definitions/chemotherapy.yaml \
-		--scenario docs/scenarios/chemotherapy_low_anc.yaml --gantt artifacts/chemotherapy.svg
+	$(BIN)/carepath up
 
 ## test: the whole suite, then lint and types
 test: $(STAMP)

@@ -242,6 +242,73 @@ def replay(enrollment_id: str | None, every: bool, verify: bool) -> None:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option(
+    "--definitions",
+    "definitions_dir",
+    default="definitions",
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The pathway library.",
+)
+def up(host: str, port: int, definitions_dir: str) -> None:
+    """Everything in one process: API, worker and beat, on SQLite, with demo patients."""
+    import os
+    import secrets
+    from datetime import UTC
+
+    import uvicorn
+
+    from api.app import create_app
+    from pathways.store.database import database_engine, upgrade
+    from pathways.store.demo import PATIENTS, seed
+    from pathways.store.settings import database_url
+    from workers.inprocess import InProcessWorker
+
+    url = database_url()
+    upgrade(url)
+    engine = database_engine(url)
+    with click.progressbar(length=len(PATIENTS), label="Enrolling demo patients") as bar:
+        seed(engine, Path(definitions_dir), datetime.now(UTC), bar.update)
+    worker = InProcessWorker(engine)
+    worker.start()
+    # Embedded mode is for development: without CAREPATH_ADMIN_TOKEN a one-off token is made.
+    token = os.environ.get("CAREPATH_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    click.echo(f"carepath is running at http://{host}:{port}/ (API docs: /docs)")
+    click.echo(f"sign in with the bearer token: {token}")
+    click.echo(f"e.g. curl -H 'Authorization: Bearer {token}' http://{host}:{port}/enrollments")
+    try:
+        uvicorn.run(
+            create_app(engine, worker.enqueue, token), host=host, port=port, log_level="warning"
+        )
+    finally:
+        worker.stop()
+        engine.dispose()
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def api(host: str, port: int) -> None:
+    """The API alone (distributed mode): CAREPATH_ADMIN_TOKEN is required."""
+    import os
+
+    import uvicorn
+
+    from api.app import create_app
+    from pathways.store.database import database_engine
+    from pathways.store.settings import database_url
+    from workers.celery_app import enqueue_event
+
+    token = os.environ.get("CAREPATH_ADMIN_TOKEN", "")
+    if len(token) < 16:
+        raise click.UsageError("set CAREPATH_ADMIN_TOKEN (16+ characters) to run the API")
+    engine = database_engine(database_url())
+    uvicorn.run(create_app(engine, enqueue_event, token), host=host, port=port)
+
+
+@cli.command()
 @click.option("--concurrency", default=1, show_default=True, help="Worker processes.")
 def worker(concurrency: int) -> None:
     """Run a Celery worker (CAREPATH_BROKER_URL, CAREPATH_DATABASE_URL); any number may run."""

@@ -216,3 +216,26 @@ def test_a_redis_restart_mid_stream_loses_nothing(stack: Stack) -> None:
         "every event applied after the restart\n" + stack.logs_text(),
     )
     _consistent(stack, enrollment_id, 60)
+
+
+def test_a_second_beat_exits_while_the_first_holds_the_lock(stack: Stack) -> None:
+    from redis import Redis
+
+    from workers.beat_lock import LOCK_KEY
+
+    stack.beat()
+    client = Redis.from_url(stack.redis.url)
+    try:
+        wait_until(lambda: client.exists(LOCK_KEY) == 1, 30, "the first beat to take the lock")
+    finally:
+        client.close()
+    second = CarepathProcess(
+        ["beat", "--schedule-file", str(stack.logs / "second-schedule")],
+        stack.env,
+        stack.logs / "second-beat.log",
+    )
+    try:
+        assert second.process.wait(30) == 1
+        assert "another beat is running" in second.output()
+    finally:
+        second.stop()

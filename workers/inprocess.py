@@ -1,0 +1,85 @@
+"""The embedded mode's worker and beat: threads in the API's process, an in-process queue.
+
+The same jobs as the Celery tasks, with a queue.Queue for the broker. Nothing is lost if the
+process stops: events live in the database and the recovery sweep re-applies any left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from functools import partial
+
+from sqlalchemy import Engine
+
+from workers import jobs
+
+log = logging.getLogger(__name__)
+
+# (job, every N seconds): the same sweeps Celery beat runs in distributed mode.
+SWEEPS: tuple[tuple[str, float], ...] = (
+    ("fire_timers", 1.0),
+    ("recover", 5.0),
+    ("deliver", 5.0),
+    ("escalate", 60.0),
+)
+
+
+class InProcessWorker:
+    """A worker thread applying queued events, and a beat thread running the sweeps."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.events: queue.Queue[int] = queue.Queue()
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def enqueue(self, event_id: int) -> None:
+        """Ask for an event to be applied (call after its commit)."""
+        self.events.put(event_id)
+
+    def start(self) -> None:
+        """Start the worker and beat threads."""
+        for target, name in ((self._work, "carepath-worker"), (self._beat, "carepath-beat")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def stop(self) -> None:
+        """Finish the job in hand and stop."""
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+    def _work(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                event_id = self.events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self._guarded(f"event {event_id}", partial(jobs.apply, self.engine, event_id))
+
+    def _beat(self) -> None:
+        sweeps: dict[str, Callable[[], object]] = {
+            "fire_timers": lambda: jobs.fire_timers(self.engine, self.enqueue),
+            "recover": lambda: jobs.recover(self.engine, self.enqueue),
+            "deliver": lambda: jobs.deliver(self.engine),
+            "escalate": lambda: jobs.escalate(self.engine),
+        }
+        due = {name: 0.0 for name, _ in SWEEPS}
+        elapsed = 0.0
+        while not self.stopping.wait(1.0):
+            elapsed += 1.0
+            for name, every in SWEEPS:
+                if elapsed >= due[name]:
+                    due[name] = elapsed + every
+                    self._guarded(name, sweeps[name])
+
+    def _guarded(self, what: str, job: Callable[[], object]) -> None:
+        # One failing job must not stop the thread: the sweeps retry what is left.
+        try:
+            job()
+        except Exception:
+            log.exception("%s failed; it will be retried", what)
