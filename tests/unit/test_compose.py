@@ -1,0 +1,48 @@
+"""docker-compose.yml, checked by reading (no Docker engine here): the promised stack."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from tests.conftest import ROOT
+
+COMPOSE = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+
+
+def _stack() -> dict[str, Any]:
+    loaded: dict[str, Any] = YAML(typ="safe").load(COMPOSE)  # resolves the << merges
+    return loaded
+
+
+def test_the_stack_has_its_services_with_health_checks_and_start_order() -> None:
+    services = _stack()["services"]
+    assert set(services) == {"postgres", "redis", "migrate", "api", "worker", "beat"}
+    for name in ("postgres", "redis", "api"):
+        assert "healthcheck" in services[name], name
+    for name in ("api", "worker", "beat"):
+        needs = services[name]["depends_on"]
+        assert needs["postgres"]["condition"] == "service_healthy"
+        assert needs["redis"]["condition"] == "service_healthy"
+        assert needs["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["restart"] == "no"
+
+
+def test_redis_never_evicts_and_there_is_exactly_one_beat() -> None:
+    services = _stack()["services"]
+    command = services["redis"]["command"]
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert services["beat"]["deploy"]["replicas"] == 1
+    assert services["worker"]["command"][:2] == ["carepath", "worker"]
+    assert services["beat"]["command"][:2] == ["carepath", "beat"]
+
+
+def test_secrets_come_from_the_environment_with_no_default() -> None:
+    for secret in ("POSTGRES_PASSWORD", "CAREPATH_ADMIN_TOKEN"):
+        uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", COMPOSE)
+        assert uses, secret
+        assert all(use.startswith(":?") for use in uses), f"{secret} must be required: {uses}"
+    api_env = _stack()["services"]["api"]["environment"]
+    assert set(api_env) == {"CAREPATH_DATABASE_URL", "CAREPATH_BROKER_URL", "CAREPATH_ADMIN_TOKEN"}
