@@ -288,6 +288,57 @@ def up(host: str, port: int, definitions_dir: str) -> None:
 
 
 @cli.command()
+@click.option("--patients", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--pathway", default="chemotherapy", show_default=True)
+@click.option(
+    "--definitions",
+    "definitions_dir",
+    default="definitions",
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False),
+)
+def seed(patients: int, pathway: str, definitions_dir: str) -> None:
+    """Enrol synthetic patients in bulk (rehearsals, benchmarks), with a progress bar."""
+    import secrets
+    from datetime import UTC
+
+    from pathways.runtime.events import EventRejected
+    from pathways.store.database import database_engine, upgrade
+    from pathways.store.definitions import publish_directory
+    from pathways.store.enrollments import NotFound, enrol, register_patient
+    from pathways.store.settings import database_url
+    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    url = database_url()
+    upgrade(url)
+    engine = database_engine(url)
+    batch = secrets.token_hex(3)
+    try:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            publish_directory(
+                uow.session, Path(definitions_dir), "carepath-seed", datetime.now(UTC)
+            )
+            uow.commit()
+        with click.progressbar(range(patients), label=f"Enrolling on {pathway}") as bar:
+            for number in bar:
+                with SqlAlchemyUnitOfWork(engine) as uow:
+                    now = datetime.now(UTC)
+                    mrn = f"SYN-{batch}-{number:07d}"
+                    patient = register_patient(
+                        uow, mrn, f"Synthetic {number}", "carepath-seed", now
+                    )
+                    enrol(
+                        uow, patient.id, pathway, None, {}, {}, "carepath-seed", now, f"seed:{mrn}"
+                    )
+                    uow.commit()
+    except (NotFound, EventRejected) as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
+    click.echo(f"enrolled {patients} synthetic patient(s) on {pathway} (batch {batch})")
+
+
+@cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 def api(host: str, port: int) -> None:

@@ -91,3 +91,23 @@ def test_a_webhook_subscription_is_added_with_its_secret_from_the_environment(
         env={**env, "CAREPATH_WEBHOOK_SECRET": "short"},
     )
     assert short.exit_code == 2 and "at least 16 characters" in short.output
+
+
+def test_seed_enrols_synthetic_patients_in_bulk(engine: Engine, database_url: str) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["seed", "--patients", "3", "--pathway", "radiation_sbrt"],
+        env={"CAREPATH_DATABASE_URL": database_url},
+    )
+    assert result.exit_code == 0, result.output
+    assert "enrolled 3 synthetic patient(s) on radiation_sbrt" in result.output
+    with Session(engine) as session:
+        from sqlmodel import select
+
+        assert len(session.exec(select(Enrollment)).all()) == 3
+    unknown = CliRunner().invoke(
+        cli,
+        ["seed", "--patients", "1", "--pathway", "nope"],
+        env={"CAREPATH_DATABASE_URL": database_url},
+    )
+    assert unknown.exit_code == 1 and "no published pathway 'nope'" in unknown.output
