@@ -275,6 +275,8 @@ def up(host: str, port: int, definitions_dir: str) -> None:
     worker.start()
     # Embedded mode is for development: without CAREPATH_ADMIN_TOKEN a one-off token is made.
     token = os.environ.get("CAREPATH_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    if len(token) < 16:
+        raise click.UsageError("CAREPATH_ADMIN_TOKEN must be 16+ characters")
     click.echo(f"carepath is running at http://{host}:{port}/ (API docs: /docs)")
     click.echo(f"sign in with the bearer token: {token}")
     click.echo(f"e.g. curl -H 'Authorization: Bearer {token}' http://{host}:{port}/enrollments")
@@ -355,6 +357,7 @@ def api(host: str, port: int) -> None:
     token = os.environ.get("CAREPATH_ADMIN_TOKEN", "")
     if len(token) < 16:
         raise click.UsageError("set CAREPATH_ADMIN_TOKEN (16+ characters) to run the API")
+    _needs_shared_broker("carepath api")
     engine = database_engine(database_url())
     uvicorn.run(create_app(engine, enqueue_event, token), host=host, port=port)
 
@@ -363,11 +366,9 @@ def api(host: str, port: int) -> None:
 @click.option("--concurrency", default=1, show_default=True, help="Worker processes.")
 def worker(concurrency: int) -> None:
     """Run a Celery worker (CAREPATH_BROKER_URL, CAREPATH_DATABASE_URL); any number may run."""
-    from pathways.store.database import upgrade
-    from pathways.store.settings import database_url
     from workers.celery_app import app
 
-    upgrade(database_url())
+    _needs_shared_broker("carepath worker")
     app.worker_main(
         [
             "worker",
@@ -384,6 +385,9 @@ def worker(concurrency: int) -> None:
 @click.option("--schedule-file", default=".carepath-beat-schedule", show_default=True)
 def beat(schedule_file: str) -> None:
     """Run the one beat (sweeps every second); a second beat exits while the first holds it."""
+    import os
+    import signal
+
     from redis import Redis
 
     from pathways.store.settings import broker_url
@@ -404,7 +408,13 @@ def beat(schedule_file: str) -> None:
             err=True,
         )
         sys.exit(1)
-    lock.keep()
+
+    def lost() -> None:
+        # Another beat holds the lock now: stop, and let the supervisor start us again.
+        click.echo("the beat lock was lost to another beat: stopping", err=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    lock.keep(lost)
     try:
         app.Beat(schedule=schedule_file, loglevel="INFO").run()
     finally:
@@ -472,6 +482,65 @@ def webhooks_list() -> None:
                 )
     finally:
         engine.dispose()
+
+
+def _needs_shared_broker(command: str) -> None:
+    from pathways.store.settings import broker_url
+
+    if broker_url().startswith("memory"):
+        raise click.UsageError(
+            f"{command} needs CAREPATH_BROKER_URL=redis://... (the in-process broker reaches "
+            "no other process; `carepath up` runs everything in one)"
+        )
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date (run once, before api and workers start)."""
+    from pathways.store.database import upgrade
+    from pathways.store.settings import database_url
+
+    upgrade(database_url())
+    click.echo("the database schema is up to date")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--actor", default="informaticist", show_default=True)
+def publish(paths: tuple[str, ...], actor: str) -> None:
+    """Publish definitions (validated, immutable; the same text again changes nothing)."""
+    from datetime import UTC
+
+    from pathways.store.database import database_engine, upgrade
+    from pathways.store.definitions import DefinitionRejected, publish_directory
+    from pathways.store.definitions import publish as publish_text
+    from pathways.store.settings import database_url
+    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    upgrade(database_url())
+    engine = database_engine(database_url())
+    try:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            now = datetime.now(UTC)
+            rows = []
+            for path in map(Path, paths):
+                if path.is_dir():
+                    rows.extend(publish_directory(uow.session, path, actor, now))
+                else:
+                    rows.append(
+                        publish_text(
+                            uow.session, path.read_text(encoding="utf-8"), actor, now, str(path)
+                        )
+                    )
+            uow.commit()
+    except DefinitionRejected as rejected:
+        for problem in rejected.problems:
+            click.echo(problem.render(), err=True)
+        raise click.ClickException(rejected.message) from None
+    finally:
+        engine.dispose()
+    for row in rows:
+        click.echo(f"published {row.kind} {row.pathway} v{row.version} ({row.content_hash[:12]})")
 
 
 def _typed(values: dict[str, Any], fields: Mapping[str, Field]) -> dict[str, Any]:

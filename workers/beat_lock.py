@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 
 from redis import Redis
 
@@ -46,14 +47,15 @@ class BeatLock:
         """Extend the lock; False when it was lost to another beat."""
         return bool(self.client.eval(_RENEW, 1, LOCK_KEY, self.token, TTL_MS))
 
-    def keep(self) -> threading.Thread:
-        """Renew every few seconds until released; sets `lost` if renewing fails."""
+    def keep(self, on_lost: Callable[[], None]) -> threading.Thread:
+        """Renew every few seconds until released; call `on_lost` if the lock was lost."""
 
         def loop() -> None:
             while not self._stop.wait(RENEW_EVERY_S):
                 try:
                     if not self.renew():
                         self.lost.set()
+                        on_lost()
                         return
                 except Exception:  # Redis away for a moment: try again next round
                     continue

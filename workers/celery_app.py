@@ -30,11 +30,29 @@ app.conf.update(
     # only matters for a worker that died holding one, which recovery covers sooner.
     broker_transport_options={"visibility_timeout": 3600},
     worker_hijack_root_logger=False,
+    # A sweep message not picked up before its next run is useless: let it expire instead
+    # of piling up while workers are away.
     beat_schedule={
-        "fire-due-timers": {"task": "carepath.fire_timers", "schedule": 1.0},
-        "recover-lost-events": {"task": "carepath.recover", "schedule": 5.0},
-        "escalate-overdue-tasks": {"task": "carepath.escalate", "schedule": 60.0},
-        "deliver-notifications": {"task": "carepath.deliver", "schedule": 5.0},
+        "fire-due-timers": {
+            "task": "carepath.fire_timers",
+            "schedule": 1.0,
+            "options": {"expires": 5},
+        },
+        "recover-lost-events": {
+            "task": "carepath.recover",
+            "schedule": 5.0,
+            "options": {"expires": 10},
+        },
+        "escalate-overdue-tasks": {
+            "task": "carepath.escalate",
+            "schedule": 60.0,
+            "options": {"expires": 60},
+        },
+        "deliver-notifications": {
+            "task": "carepath.deliver",
+            "schedule": 5.0,
+            "options": {"expires": 10},
+        },
     },
 )
 

@@ -1,4 +1,4 @@
-"""What beat runs every second: due timers become events; lost events are found again."""
+"""What beat runs: due timers become events (every second); lost events are found again."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""`carepath replay --verify` rebuilds enrollments from the log and says which differ."""
+"""The database commands: replay --verify, webhooks, seed, migrate and publish."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -111,3 +113,34 @@ def test_seed_enrols_synthetic_patients_in_bulk(engine: Engine, database_url: st
         env={"CAREPATH_DATABASE_URL": database_url},
     )
     assert unknown.exit_code == 1 and "no published pathway 'nope'" in unknown.output
+
+
+def test_publish_validates_and_stores_definitions_once(database_url: str, tmp_path: Path) -> None:
+    env = {"CAREPATH_DATABASE_URL": database_url}
+    first = CliRunner().invoke(cli, ["publish", str(DEFINITIONS)], env=env)
+    assert first.exit_code == 0, first.output
+    assert "published pathway chemotherapy v1" in first.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        (DEFINITIONS / "surveillance_imaging.yaml")
+        .read_text()
+        .replace("version: 1", "version: 2")
+        .replace("role: radiology", "role: rad")
+    )
+    refused = CliRunner().invoke(cli, ["publish", str(broken)], env=env)
+    assert refused.exit_code == 1
+    assert "role 'rad' is not one of this pathway's roles" in refused.output
+
+
+@pytest.mark.parametrize("command", [["worker"], ["api"]])
+def test_distributed_processes_refuse_the_in_process_broker(
+    database_url: str, command: list[str]
+) -> None:
+    env = {
+        "CAREPATH_DATABASE_URL": database_url,
+        "CAREPATH_BROKER_URL": "",
+        "CAREPATH_ADMIN_TOKEN": "x" * 20,
+    }
+    result = CliRunner().invoke(cli, command, env=env)
+    assert result.exit_code == 2
+    assert "needs CAREPATH_BROKER_URL=redis://" in result.output
