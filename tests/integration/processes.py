@@ -115,3 +115,26 @@ class CarepathProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
+
+
+class SharedRedis:
+    """The machine's own Redis (database 15, emptied first); never stopped or restarted."""
+
+    url = os.environ.get("CAREPATH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+    def reachable(self) -> str | None:
+        from redis import Redis
+
+        try:
+            client = Redis.from_url(self.url, socket_connect_timeout=2)
+            client.flushdb()
+            client.close()
+        except Exception as error:
+            return f"{type(error).__name__}: {error}"
+        return None
+
+    def start(self) -> None:
+        """Nothing to start: the server is the machine's."""
+
+    def stop(self) -> None:
+        """Never stopped: other users share it."""

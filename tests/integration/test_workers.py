@@ -25,7 +25,7 @@ from pathways.store.staff_tasks import complete_task
 from pathways.store.tables import Enrollment, PathwayEvent, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import DEFINITIONS
-from tests.integration.processes import CarepathProcess, PrivateRedis, wait_until
+from tests.integration.processes import CarepathProcess, PrivateRedis, SharedRedis, wait_until
 from workers.jobs import now
 
 DRILL = Path(__file__).parent / "definitions" / "worker_drill.yaml"
@@ -34,9 +34,9 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 
 @dataclass
 class Stack:
-    """A private Redis, the migrated database, and a way to start workers and beat."""
+    """A Redis (private, or the machine's), the database, and workers and beat to start."""
 
-    redis: PrivateRedis
+    redis: PrivateRedis | SharedRedis
     engine: Engine
     env: dict[str, str]
     logs: Path
@@ -69,13 +69,26 @@ class Stack:
         return "\n".join(f"--- {p.log.name}\n{p.output()}" for p in self.started)
 
 
-@pytest.fixture
-def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+def _redis(request: pytest.FixtureRequest, tmp_path: Path) -> PrivateRedis | SharedRedis:
+    ci = os.environ.get("CI") == "true"
+    if getattr(request, "param", "private") == "shared":
+        shared = SharedRedis()
+        problem = shared.reachable()
+        if problem and ci:
+            pytest.fail(f"the machine's Redis must be reachable under CI=true: {problem}")
+        if problem:
+            pytest.skip(f"the machine's Redis is not reachable ({shared.url}): {problem}")
+        return shared
     if shutil.which("redis-server") is None:
-        if os.environ.get("CI") == "true":
+        if ci:
             pytest.fail("redis-server must be installed under CI=true (a private one is started)")
         pytest.skip("redis-server is not installed: the worker tests start a private one")
-    redis = PrivateRedis(tmp_path)
+    return PrivateRedis(tmp_path)
+
+
+@pytest.fixture
+def stack(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    redis = _redis(request, tmp_path)
     redis.start()
     engine = database_engine(database_url)
     built = Stack(redis, engine, {}, tmp_path, [])
@@ -164,6 +177,7 @@ def _consistent(stack: Stack, enrollment_id: str, pings: int) -> None:
         assert enrollment is not None and replay(session, enrollment).matches
 
 
+@pytest.mark.parametrize("stack", ["shared", "private"], indirect=True)
 def test_tasks_appear_complete_advances_and_a_two_second_timer_fires(stack: Stack) -> None:
     stack.worker()
     stack.beat()
