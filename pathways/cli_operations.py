@@ -1,0 +1,354 @@
+"""The database and process commands: up, api, worker, beat, migrate, publish, seed,
+replay and webhooks. Registered on the `carepath` group; they import the store lazily."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pathways.cli import cli
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+def _migrated_engine() -> Engine:
+    """The configured database, its schema brought to head (embedded mode's start-up)."""
+    from pathways.store.database import database_engine, upgrade
+    from pathways.store.settings import database_url
+
+    upgrade(database_url())
+    return database_engine(database_url())
+
+
+def _definitions_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--definitions",
+        "definitions_dir",
+        default="definitions",
+        show_default=True,
+        type=click.Path(exists=True, file_okay=False),
+        help="The pathway library.",
+    )(function)
+
+
+@cli.command()
+@click.argument("enrollment_id", required=False)
+@click.option("--all", "every", is_flag=True, help="Verify every enrollment.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    required=True,
+    help="Compare the rebuilt state with the stored one (the only mode).",
+)
+def replay(enrollment_id: str | None, every: bool, verify: bool) -> None:
+    """Rebuild enrollments from their event logs; exit 1 if any differs from what is stored."""
+    from sqlmodel import Session, col, select
+
+    from pathways.store.replay import replay as rebuild
+    from pathways.store.tables import Enrollment
+
+    if bool(enrollment_id) == every:
+        raise click.UsageError("give one ENROLLMENT_ID or --all")
+    engine = _migrated_engine()
+    try:
+        with Session(engine) as session:
+            query = select(Enrollment).order_by(col(Enrollment.enrolled_at))
+            if not every:
+                query = query.where(Enrollment.id == enrollment_id)
+            enrollments = list(session.exec(query))
+            results = [rebuild(session, enrollment) for enrollment in enrollments]
+    finally:
+        engine.dispose()
+    if not results:
+        click.echo(
+            f"no enrollment {enrollment_id}" if enrollment_id else "no enrollments", err=True
+        )
+        sys.exit(1 if enrollment_id else 0)
+    for result in results:
+        if result.matches:
+            click.echo(f"{result.enrollment_id}: matches ({result.events} events)")
+            continue
+        click.echo(f"{result.enrollment_id}: DIFFERS ({result.events} events)")
+        for difference in result.differences[:20]:
+            click.echo(f"    {difference}")
+    differing = sum(not result.matches for result in results)
+    click.echo(f"{len(results)} enrollment(s) replayed, {differing} differ", err=True)
+    sys.exit(1 if differing else 0)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@_definitions_option
+def up(host: str, port: int, definitions_dir: str) -> None:
+    """Everything in one process: API, worker and beat, on SQLite, with demo patients."""
+    import os
+    import secrets
+    from datetime import UTC
+
+    import uvicorn
+
+    from api.app import create_app
+    from pathways.store.demo import PATIENTS, seed
+    from workers.inprocess import InProcessWorker
+
+    engine = _migrated_engine()
+    with click.progressbar(length=len(PATIENTS), label="Enrolling demo patients") as bar:
+        seed(engine, Path(definitions_dir), datetime.now(UTC), bar.update)
+    worker = InProcessWorker(engine)
+    worker.start()
+    # Embedded mode is for development: without CAREPATH_ADMIN_TOKEN a one-off token is made.
+    token = os.environ.get("CAREPATH_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    if len(token) < 16:
+        raise click.UsageError("CAREPATH_ADMIN_TOKEN must be 16+ characters")
+    click.echo(f"carepath is running at http://{host}:{port}/ (API docs: /docs)")
+    click.echo(f"sign in with the bearer token: {token}")
+    click.echo(f"e.g. curl -H 'Authorization: Bearer {token}' http://{host}:{port}/enrollments")
+    try:
+        uvicorn.run(
+            create_app(engine, worker.enqueue, token), host=host, port=port, log_level="warning"
+        )
+    finally:
+        worker.stop()
+        engine.dispose()
+
+
+@cli.command()
+@click.option("--patients", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--pathway", default="chemotherapy", show_default=True)
+@_definitions_option
+def seed(patients: int, pathway: str, definitions_dir: str) -> None:
+    """Enrol synthetic patients in bulk (rehearsals, benchmarks), with a progress bar."""
+    import secrets
+    from datetime import UTC
+
+    from pathways.runtime.events import EventRejected
+    from pathways.store.definitions import publish_directory
+    from pathways.store.enrollments import NotFound, enrol, register_patient
+    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    engine = _migrated_engine()
+    batch = secrets.token_hex(3)
+    try:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            publish_directory(
+                uow.session, Path(definitions_dir), "carepath-seed", datetime.now(UTC)
+            )
+            uow.commit()
+        with click.progressbar(range(patients), label=f"Enrolling on {pathway}") as bar:
+            for number in bar:
+                with SqlAlchemyUnitOfWork(engine) as uow:
+                    now = datetime.now(UTC)
+                    mrn = f"SYN-{batch}-{number:07d}"
+                    patient = register_patient(
+                        uow, mrn, f"Synthetic {number}", "carepath-seed", now
+                    )
+                    enrol(
+                        uow, patient.id, pathway, None, {}, {}, "carepath-seed", now, f"seed:{mrn}"
+                    )
+                    uow.commit()
+    except (NotFound, EventRejected) as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
+    click.echo(f"enrolled {patients} synthetic patient(s) on {pathway} (batch {batch})")
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def api(host: str, port: int) -> None:
+    """The API alone (distributed mode): CAREPATH_ADMIN_TOKEN is required."""
+    import os
+
+    import uvicorn
+
+    from api.app import create_app
+    from pathways.store.database import database_engine
+    from pathways.store.settings import database_url
+    from workers.celery_app import enqueue_event
+
+    token = os.environ.get("CAREPATH_ADMIN_TOKEN", "")
+    if len(token) < 16:
+        raise click.UsageError("set CAREPATH_ADMIN_TOKEN (16+ characters) to run the API")
+    _needs_shared_broker("carepath api")
+    engine = database_engine(database_url())
+    uvicorn.run(create_app(engine, enqueue_event, token), host=host, port=port)
+
+
+@cli.command()
+@click.option("--concurrency", default=1, show_default=True, help="Worker processes.")
+def worker(concurrency: int) -> None:
+    """Run a Celery worker (CAREPATH_BROKER_URL, CAREPATH_DATABASE_URL); any number may run."""
+    from workers.celery_app import app
+
+    _needs_shared_broker("carepath worker")
+    app.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--pool=prefork" if concurrency > 1 else "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@cli.command()
+@click.option("--schedule-file", default=".carepath-beat-schedule", show_default=True)
+def beat(schedule_file: str) -> None:
+    """Run the one beat (sweeps every second); a second beat exits while the first holds it."""
+    import os
+    import signal
+
+    from redis import Redis
+
+    from pathways.store.settings import broker_url
+    from workers.beat_lock import BeatLock
+    from workers.celery_app import app
+
+    url = broker_url()
+    if not url.startswith("redis"):
+        raise click.UsageError(
+            "carepath beat needs CAREPATH_BROKER_URL=redis://... "
+            "(the embedded mode runs its own beat: carepath up)"
+        )
+    lock = BeatLock(Redis.from_url(url))
+    if not lock.acquire():
+        click.echo(
+            f"another beat is running (its lock lapses in {lock.holder_ttl_ms()} ms "
+            "unless renewed): exiting",
+            err=True,
+        )
+        sys.exit(1)
+
+    def lost() -> None:
+        # Another beat holds the lock now: stop, and let the supervisor start us again.
+        click.echo("the beat lock was lost to another beat: stopping", err=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    lock.keep(lost)
+    try:
+        app.Beat(schedule=schedule_file, loglevel="INFO").run()
+    finally:
+        lock.release()
+
+
+@cli.group()
+def webhooks() -> None:
+    """Webhook subscriptions that receive signed notifications."""
+
+
+@webhooks.command(name="add")
+@click.argument("url")
+@click.option("--role", help="Only notifications for this role.")
+@click.option("--event-type", help="Only this event type (e.g. task_overdue).")
+@click.option(
+    "--secret",
+    envvar="CAREPATH_WEBHOOK_SECRET",
+    prompt=True,
+    hide_input=True,
+    help="The HMAC signing key (or CAREPATH_WEBHOOK_SECRET); never on the command line.",
+)
+def webhooks_add(url: str, role: str | None, event_type: str | None, secret: str) -> None:
+    """Subscribe a receiver; its posts are signed with the secret."""
+    from datetime import UTC
+
+    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+    from pathways.store.webhooks import subscribe
+
+    engine = _migrated_engine()
+    try:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            subscription = subscribe(uow.session, url, secret, datetime.now(UTC), role, event_type)
+            uow.commit()
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"subscription {subscription.id}: {url} (role {role or 'any'}, event {event_type or 'any'})"
+    )
+
+
+@webhooks.command(name="list")
+def webhooks_list() -> None:
+    """The subscriptions (secrets are not shown)."""
+    from sqlmodel import Session, select
+
+    from pathways.store.tables import WebhookSubscription
+
+    engine = _migrated_engine()
+    try:
+        with Session(engine) as session:
+            for found in session.exec(select(WebhookSubscription)):
+                state = "active" if found.active else "inactive"
+                click.echo(
+                    f"{found.id}  {found.url}  role={found.role or 'any'}  "
+                    f"event={found.event_type or 'any'}  {state}"
+                )
+    finally:
+        engine.dispose()
+
+
+def _needs_shared_broker(command: str) -> None:
+    from pathways.store.settings import broker_url
+
+    if broker_url().startswith("memory"):
+        raise click.UsageError(
+            f"{command} needs CAREPATH_BROKER_URL=redis://... (the in-process broker reaches "
+            "no other process; `carepath up` runs everything in one)"
+        )
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date (run once, before api and workers start)."""
+    from pathways.store.database import upgrade
+    from pathways.store.settings import database_url
+
+    upgrade(database_url())
+    click.echo("the database schema is up to date")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--actor", default="informaticist", show_default=True)
+def publish(paths: tuple[str, ...], actor: str) -> None:
+    """Publish definitions (validated, immutable; the same text again changes nothing)."""
+    from datetime import UTC
+
+    from pathways.store.definitions import DefinitionRejected, publish_directory
+    from pathways.store.definitions import publish as publish_text
+    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    engine = _migrated_engine()
+    try:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            now = datetime.now(UTC)
+            rows = []
+            for path in map(Path, paths):
+                if path.is_dir():
+                    rows.extend(publish_directory(uow.session, path, actor, now))
+                else:
+                    rows.append(
+                        publish_text(
+                            uow.session, path.read_text(encoding="utf-8"), actor, now, str(path)
+                        )
+                    )
+            uow.commit()
+    except DefinitionRejected as rejected:
+        for problem in rejected.problems:
+            click.echo(problem.render(), err=True)
+        raise click.ClickException(rejected.message) from None
+    finally:
+        engine.dispose()
+    for row in rows:
+        click.echo(f"published {row.kind} {row.pathway} v{row.version} ({row.content_hash[:12]})")
