@@ -352,3 +352,35 @@ def publish(paths: tuple[str, ...], actor: str) -> None:
         engine.dispose()
     for row in rows:
         click.echo(f"published {row.kind} {row.pathway} v{row.version} ({row.content_hash[:12]})")
+
+
+@cli.group()
+def token() -> None:
+    """API bearer tokens."""
+
+
+@token.command(name="create")
+@click.option(
+    "--role",
+    required=True,
+    help="admin, navigator, dashboard, or a staff role such as lab or oncology_nurse.",
+)
+@click.option("--actor", help="Who the token stands for in the audit log (default: the role).")
+def token_create(role: str, actor: str | None) -> None:
+    """Issue a token; it is printed once and only its hash is stored."""
+    import re
+
+    from api.security import issue_token
+    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", role):
+        raise click.BadParameter("a role is lower case letters, digits and _", param_hint="--role")
+    engine = _migrated_engine()
+    try:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            issued = issue_token(uow.session, role, actor or role)
+            uow.commit()
+    finally:
+        engine.dispose()
+    click.echo(issued)
+    click.echo(f"a {role} token for {actor or role}: shown once, stored only as a hash", err=True)

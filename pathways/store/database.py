@@ -35,8 +35,17 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(connection: Any) -> None:
     # One writer at a time, taken at the start of the transaction: a read-then-write
-    # transaction never fails half way with "database is locked".
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # transaction never fails half way with "database is locked". Reads (see `reading`)
+    # begin deferred: in WAL mode they never block a writer nor wait for one.
+    if connection.get_execution_options().get("carepath_read_only"):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reading(engine: Engine) -> Engine:
+    """The same database for read-only work: on SQLite it takes no write lock."""
+    return engine.execution_options(carepath_read_only=True)
 
 
 def upgrade(url: str, revision: str = "head") -> None:

@@ -218,3 +218,17 @@ class AuditLog(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
     reason: str | None = Field(default=None, sa_column=Column(Text))
     detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token: only its SHA-256 is stored, with the role and the actor it stands for."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_api_token_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64)
+    role: str = Field(max_length=60)
+    actor: str = Field(max_length=100)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

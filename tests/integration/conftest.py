@@ -95,3 +95,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = database_engine(database_url)
     yield engine
     engine.dispose()
+
+
+# The API client fixture, for the tests of the HTTP API.
+from tests.integration.api_support import api  # noqa: E402, F401

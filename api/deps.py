@@ -1,0 +1,76 @@
+"""Dependencies for routes: the database session, the caller, and permission checks."""
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from api.security import Permission, Principal, principal
+from pathways.store.database import reading
+
+
+def engine(request: Request) -> Engine:
+    """The app's database engine."""
+    found: Engine = request.app.state.engine
+    return found
+
+
+def session(request: Request) -> Iterator[Session]:
+    """A read session for one request (it never holds a write lock)."""
+    with Session(reading(request.app.state.engine)) as opened:
+        yield opened
+
+
+SessionDep = Annotated[Session, Depends(session)]
+EngineDep = Annotated[Engine, Depends(engine)]
+
+
+def caller(
+    request: Request, db: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    """The authenticated caller, or 401."""
+    scheme, _, token = (authorization or "").partition(" ")
+    found = (
+        principal(db, token, request.app.state.admin_token)
+        if (scheme.lower() == "bearer" and token)
+        else None
+    )
+    if found is None:
+        raise HTTPException(
+            401,
+            "send 'Authorization: Bearer TOKEN' with a valid token "
+            "(carepath token create --role ROLE issues one)",
+        )
+    return found
+
+
+CallerDep = Annotated[Principal, Depends(caller)]
+
+
+def require(permission: Permission) -> Callable[[Principal], Principal]:
+    """A dependency admitting callers whose role has `permission` (403 otherwise)."""
+
+    def check(who: CallerDep) -> Principal:
+        if not who.may(permission):
+            raise HTTPException(403, f"the {who.role} role may not {permission.value}")
+        return who
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(require(Permission.READ))]
+Navigator = Annotated[Principal, Depends(require(Permission.NAVIGATE))]
+Worker = Annotated[Principal, Depends(require(Permission.WORK))]
+QueueReader = Annotated[Principal, Depends(require(Permission.QUEUE))]
+Publisher = Annotated[Principal, Depends(require(Permission.PUBLISH))]
+
+
+def enqueue(request: Request) -> Callable[[int], None]:
+    """How to ask a worker to apply an event (after the commit)."""
+    found: Callable[[int], None] = request.app.state.enqueue
+    return found
+
+
+EnqueueDep = Annotated[Callable[[int], None], Depends(enqueue)]

@@ -1,0 +1,61 @@
+"""A test client for the API on a migrated database (SQLite and PostgreSQL), with tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.app import create_app
+from api.security import issue_token
+from pathways.store.definitions import publish_directory
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests.conftest import DEFINITIONS
+from workers import jobs
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+ROLES = ("navigator", "dashboard", "lab", "oncology_nurse", "radiology")
+
+
+@dataclass
+class Api:
+    """The client, a token per role, and the events waiting for a worker."""
+
+    client: TestClient
+    engine: Engine
+    tokens: dict[str, str]
+    queued: list[int] = field(default_factory=list)
+
+    def headers(self, role: str) -> dict[str, str]:
+        """Authorization for a role ('admin' uses the admin token)."""
+        token = ADMIN_TOKEN if role == "admin" else self.tokens[role]
+        return {"Authorization": f"Bearer {token}"}
+
+    def call(self, method: str, path: str, role: str = "navigator", **kwargs: Any) -> Any:
+        """A request as `role`; the httpx response."""
+        return self.client.request(method, path, headers=self.headers(role), **kwargs)
+
+    def work(self) -> int:
+        """Apply every queued event, as a worker would; how many."""
+        done = 0
+        while self.queued:
+            jobs.apply(self.engine, self.queued.pop(0))
+            done += 1
+        return done
+
+
+@pytest.fixture
+def api(engine: Engine) -> Iterator[Api]:
+    """The API on a fresh database with the shipped library published."""
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        publish_directory(uow.session, DEFINITIONS, "informaticist", jobs.now())
+        tokens = {role: issue_token(uow.session, role, f"{role}.tester") for role in ROLES}
+        uow.commit()
+    queued: list[int] = []
+    app = create_app(engine, queued.append, ADMIN_TOKEN)
+    with TestClient(app) as client:
+        yield Api(client, engine, tokens, queued)
