@@ -9,7 +9,7 @@ from fastapi import FastAPI, HTTPException
 from sqlalchemy import Engine, text
 
 from api import problems
-from api.routes import enrollments
+from api.routes import enrollments, pathways, patients, tasks
 
 
 def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str) -> FastAPI:
@@ -21,7 +21,8 @@ def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str)
     app.state.enqueue = enqueue
     app.state.admin_token = admin_token
     problems.install(app)
-    app.include_router(enrollments.router)
+    for module in (pathways, patients, enrollments, tasks):
+        app.include_router(module.router)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:

@@ -67,5 +67,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DefinitionRejected)
     async def definition(request: Request, error: DefinitionRejected) -> JSONResponse:
-        problems = [p.render() for p in error.problems]
+        problems = [
+            {
+                "line": p.line,
+                "column": p.column,
+                "where": p.where,
+                "message": p.message,
+                "hint": p.hint,
+            }
+            for p in error.problems
+        ]
         return problem(422, error.message, request, problems=problems)

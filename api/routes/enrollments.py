@@ -1,26 +1,74 @@
-"""/enrollments: list, and events posted to one (202: a worker applies them)."""
+"""/enrollments: enrol, list (keyset pages), read with progress, and post events (202).
 
+Events are stored, then applied by a worker after the commit; the engine decides whether
+each applies, so a 202 means "accepted for the worker", never "applied".
+"""
+
+import base64
+import binascii
+import json
+from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
-from sqlmodel import col, select
+from fastapi import APIRouter, HTTPException, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import and_, exists, or_, text
+from sqlmodel import Session, col, select
 
 from api.deps import EngineDep, EnqueueDep, Navigator, Reader, SessionDep
-from pathways.store.enrollments import record_event
-from pathways.store.tables import Enrollment
+from api.security import Permission
+from pathways.runtime.progress import progress
+from pathways.runtime.simulation import project
+from pathways.store.definitions import compiled
+from pathways.store.enrollments import NotFound, enrol, record_event
+from pathways.store.events import ENROLLED
+from pathways.store.tables import (
+    OPEN_TASK_STATUSES,
+    Enrollment,
+    PathwayDefinition,
+    PathwayEvent,
+    Patient,
+    StaffTask,
+)
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 router = APIRouter(prefix="/enrollments", tags=["enrollments"])
+
+Key = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Status = Literal["active", "on_hold", "completed", "stopped", "withdrawn"]
+Flag = Literal["on_track", "at_risk", "overdue", "on_hold", "completed"]
+BAD_CURSOR = "cursor is not one this API issued"
+
+
+class EnrollmentCreate(BaseModel):
+    """A patient to enrol on a pathway (its latest version unless one is named)."""
+
+    model_config = ConfigDict(extra="forbid")
+    patient_id: str = Field(min_length=1, max_length=36)
+    pathway: str = Field(min_length=1, max_length=100)
+    version: int | None = Field(default=None, ge=1)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    patient: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: Key
 
 
 class EventIn(BaseModel):
     """An event for an enrollment: its type, data and the caller's idempotency key."""
 
+    model_config = ConfigDict(extra="forbid")
     type: str = Field(min_length=1, max_length=60)
     data: dict[str, Any] = Field(default_factory=dict)
-    idempotency_key: str = Field(min_length=1, max_length=200)
+    idempotency_key: Key
+
+
+class ReasonIn(BaseModel):
+    """Why a navigator holds, resumes or withdraws an enrollment."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+    idempotency_key: Key
 
 
 class EventAccepted(BaseModel):
@@ -31,35 +79,253 @@ class EventAccepted(BaseModel):
 
 
 class EnrollmentSummary(BaseModel):
-    """One line of the enrollment list."""
+    """One line of the enrollment list (stored columns only: no engine work per row)."""
 
     id: str
+    patient_id: str
     pathway: str
     version: int
     status: str
     flag: str
     next_due_at: datetime | None
+    enrolled_at: datetime
+    updated_at: datetime
+
+
+class EnrollmentPage(BaseModel):
+    """A page of enrollments; pass `next_cursor` back as `cursor` for the next (null: last)."""
+
+    items: list[EnrollmentSummary]
+    next_cursor: str | None
+
+
+class OpenStepPublic(BaseModel):
+    """A step waiting now: for staff (task), a timer (wait) or data (stuck)."""
+
+    step: str
+    kind: str
+    pathway: str
+    ready: datetime
+    due: datetime | None
+    task: str | None
+
+
+class ProgressPublic(BaseModel):
+    """Steps done of those expected, what is open, and the projected and planned ends."""
+
+    done: int
+    expected: int
+    phase: str | None
+    next_due: datetime | None
+    projected_end: datetime | None
+    planned_end: datetime | None
+    current: list[OpenStepPublic]
+
+
+class TimelineRowPublic(BaseModel):
+    """One task or wait of the projected course, from now to the end."""
+
+    step: str
+    title: str
+    role: str
+    kind: str
+    pathway: str
+    ready: datetime
+    due: datetime
+    done: datetime | None
+    ended: str
+
+
+class EnrollmentDetail(BaseModel):
+    """An enrollment with its progress now and its projected timeline."""
+
+    id: str
+    patient_id: str
+    pathway: str
+    version: int
+    status: str
+    outcome: str | None
+    flag: str
+    enrolled_at: datetime
+    updated_at: datetime
+    parameters: dict[str, Any]
+    progress: ProgressPublic
+    timeline: list[TimelineRowPublic]
+
+
+@router.post("", status_code=201)
+def create_enrollment(
+    body: EnrollmentCreate, who: Navigator, engine: EngineDep, response: Response
+) -> EnrollmentDetail:
+    """Enrol a patient (201); the same idempotency key again gives that enrollment (200)."""
+    now = datetime.now(UTC)
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        if uow.locks_rows:  # two first tries with one key must not both enrol (SQLite: serial)
+            uow.session.connection().execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"enrol:{body.idempotency_key}"},
+            )
+        enrollment = _enrolled_with(uow.session, body.idempotency_key)
+        if enrollment is None:
+            enrollment = enrol(
+                uow,
+                body.patient_id,
+                body.pathway,
+                body.version,
+                body.parameters,
+                body.patient,
+                who.actor,
+                now,
+                body.idempotency_key,
+            )
+            uow.commit()
+        elif not _same_request(enrollment, body):
+            raise HTTPException(
+                409,
+                f"idempotency key '{body.idempotency_key}' already enrolled another patient "
+                "or pathway: send a new key for a new enrollment",
+            )
+        else:
+            response.status_code = 200
+        response.headers["Location"] = f"/enrollments/{enrollment.id}"
+        return _detail(uow.session, enrollment, now)
+
+
+def _same_request(enrollment: Enrollment, body: EnrollmentCreate) -> bool:
+    return (enrollment.patient_id, enrollment.pathway) == (body.patient_id, body.pathway) and (
+        body.version in (None, enrollment.pathway_version)
+    )
+
+
+def _enrolled_with(session: Session, key: str) -> Enrollment | None:
+    event = session.exec(
+        select(PathwayEvent).where(
+            PathwayEvent.type == ENROLLED, PathwayEvent.idempotency_key == key
+        )
+    ).first()
+    return session.get(Enrollment, event.enrollment_id) if event else None
 
 
 @router.get("")
-def list_enrollments(who: Reader, db: SessionDep) -> list[EnrollmentSummary]:
-    """Enrollments, soonest due first."""
-    rows = db.exec(
-        select(Enrollment)
-        .order_by(col(Enrollment.next_due_at).is_(None), col(Enrollment.next_due_at))
-        .limit(200)
-    )
-    return [
-        EnrollmentSummary(
-            id=row.id,
-            pathway=row.pathway,
-            version=row.pathway_version,
-            status=row.status,
-            flag=row.flag,
-            next_due_at=row.next_due_at,
+def list_enrollments(
+    who: Reader,
+    db: SessionDep,
+    pathway: Annotated[str | None, Query(max_length=100)] = None,
+    status: Status | None = None,
+    flag: Flag | None = None,
+    role: Annotated[str | None, Query(max_length=60, description="with an open task")] = None,
+    search: Annotated[str | None, Query(alias="text", min_length=1, max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> EnrollmentPage:
+    """Enrollments, soonest due first; `text` matches patients only for navigators and admins."""
+    query = select(Enrollment)
+    if pathway is not None:
+        query = query.where(Enrollment.pathway == pathway)
+    if status is not None:
+        query = query.where(Enrollment.status == status)
+    if flag is not None:
+        query = query.where(Enrollment.flag == flag)
+    if role is not None:
+        query = query.where(
+            exists().where(
+                col(StaffTask.enrollment_id) == col(Enrollment.id),
+                col(StaffTask.role) == role,
+                col(StaffTask.status).in_(OPEN_TASK_STATUSES),
+            )
         )
-        for row in rows
-    ]
+    if search is not None:
+        query = query.join(PathwayDefinition, col(PathwayDefinition.id) == Enrollment.definition_id)
+        matches = [col(Enrollment.pathway), col(PathwayDefinition.title)]
+        # Only roles that manage patients may find enrollments by who the patient is.
+        if who.may(Permission.NAVIGATE):
+            query = query.join(Patient, col(Patient.id) == Enrollment.patient_id)
+            matches += [col(Patient.mrn), col(Patient.display_name)]
+        query = query.where(or_(*(m.icontains(search, autoescape=True) for m in matches)))
+    due_at, last_id = col(Enrollment.next_due_at), col(Enrollment.id)
+    if cursor is not None:
+        due, after = _decoded(cursor)
+        if due is None:
+            query = query.where(due_at.is_(None), last_id > after)
+        else:
+            query = query.where(
+                or_(due_at.is_(None), due_at > due, and_(due_at == due, last_id > after))
+            )
+    rows = list(db.exec(query.order_by(due_at.is_(None), due_at, last_id).limit(limit + 1)))
+    items = [_summary(row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return EnrollmentPage(items=items, next_cursor=_encoded(rows[limit - 1]) if more else None)
+
+
+def _encoded(row: Enrollment) -> str:
+    due = row.next_due_at.isoformat() if row.next_due_at else None
+    raw = json.dumps({"due": due, "id": row.id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decoded(cursor: str) -> tuple[datetime | None, str]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        due = None if raw["due"] is None else datetime.fromisoformat(raw["due"])
+        last_id = raw["id"]
+    except (binascii.Error, ValueError, TypeError, KeyError) as error:
+        raise HTTPException(422, BAD_CURSOR) from error
+    if not isinstance(last_id, str) or (due is not None and due.tzinfo is None):
+        raise HTTPException(422, BAD_CURSOR)
+    return due, last_id
+
+
+def _summary(row: Enrollment) -> EnrollmentSummary:
+    return EnrollmentSummary(
+        id=row.id,
+        patient_id=row.patient_id,
+        pathway=row.pathway,
+        version=row.pathway_version,
+        status=row.status,
+        flag=row.flag,
+        next_due_at=row.next_due_at,
+        enrolled_at=row.enrolled_at,
+        updated_at=row.updated_at,
+    )
+
+
+@router.get("/{enrollment_id}")
+def read_enrollment(enrollment_id: str, who: Reader, db: SessionDep) -> EnrollmentDetail:
+    """One enrollment: its progress now (flag included) and its projected timeline."""
+    enrollment = db.get(Enrollment, enrollment_id)
+    if enrollment is None:
+        raise NotFound(f"no enrollment {enrollment_id}")
+    return _detail(db, enrollment, datetime.now(UTC))
+
+
+def _detail(session: Session, enrollment: Enrollment, now: datetime) -> EnrollmentDetail:
+    row = session.get(PathwayDefinition, enrollment.definition_id)
+    assert row is not None
+    definition = compiled(session, row)
+    report = progress(definition, enrollment.state, now)
+    timeline = project(definition, enrollment.state, now)
+    return EnrollmentDetail(
+        id=enrollment.id,
+        patient_id=enrollment.patient_id,
+        pathway=enrollment.pathway,
+        version=enrollment.pathway_version,
+        status=enrollment.status,
+        outcome=enrollment.outcome,
+        flag=report.flag,
+        enrolled_at=enrollment.enrolled_at,
+        updated_at=enrollment.updated_at,
+        parameters=enrollment.parameters,
+        progress=ProgressPublic(
+            done=report.done,
+            expected=report.expected,
+            phase=report.phase,
+            next_due=report.next_due,
+            projected_end=report.projected_end,
+            planned_end=report.planned_end,
+            current=[OpenStepPublic(**asdict(step)) for step in report.current],
+        ),
+        timeline=[TimelineRowPublic(**asdict(entry)) for entry in timeline.rows],
+    )
 
 
 @router.post("/{enrollment_id}/events", status_code=202)
@@ -67,18 +333,57 @@ def post_event(
     enrollment_id: str, event: EventIn, who: Navigator, engine: EngineDep, enqueue: EnqueueDep
 ) -> EventAccepted:
     """Store an event (once per idempotency key) and have a worker apply it."""
+    return _accept(engine, enqueue, enrollment_id, event.type, event.data, event, who.actor)
+
+
+@router.post("/{enrollment_id}/hold", status_code=202)
+def hold(
+    enrollment_id: str, body: ReasonIn, who: Navigator, engine: EngineDep, enqueue: EnqueueDep
+) -> EventAccepted:
+    """Hold an enrollment; the worker rejects a second navigator hold (status unchanged)."""
+    data = {"reason": body.reason}
+    return _accept(engine, enqueue, enrollment_id, "hold", data, body, who.actor)
+
+
+@router.post("/{enrollment_id}/resume", status_code=202)
+def resume(
+    enrollment_id: str, body: ReasonIn, who: Navigator, engine: EngineDep, enqueue: EnqueueDep
+) -> EventAccepted:
+    """Lift holds; the worker rejects it when not on hold or a clinical review hold is open."""
+    data = {"reason": body.reason}
+    return _accept(engine, enqueue, enrollment_id, "resume", data, body, who.actor)
+
+
+@router.post("/{enrollment_id}/withdraw", status_code=202)
+def withdraw(
+    enrollment_id: str, body: ReasonIn, who: Navigator, engine: EngineDep, enqueue: EnqueueDep
+) -> EventAccepted:
+    """Withdraw the patient; the worker rejects it when the enrollment has already ended."""
+    data = {"reason": body.reason}
+    return _accept(engine, enqueue, enrollment_id, "withdraw", data, body, who.actor)
+
+
+def _accept(
+    engine: EngineDep,
+    enqueue: EnqueueDep,
+    enrollment_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    body: EventIn | ReasonIn,
+    actor: str,
+) -> EventAccepted:
     with SqlAlchemyUnitOfWork(engine) as uow:
         row, created = record_event(
-            uow,
-            enrollment_id,
-            event.type,
-            event.data,
-            event.idempotency_key,
-            who.actor,
-            datetime.now(UTC),
+            uow, enrollment_id, event_type, data, body.idempotency_key, actor, datetime.now(UTC)
         )
         uow.commit()
     assert row.id is not None
+    if row.type != event_type:
+        raise HTTPException(
+            409,
+            f"idempotency key '{body.idempotency_key}' was used for a {row.type} event "
+            f"of this enrollment: send a new key for a {event_type}",
+        )
     if created:
         enqueue(row.id)  # after the commit: the message carries the id only
     return EventAccepted(event=row.id, created=created)

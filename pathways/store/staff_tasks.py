@@ -32,16 +32,19 @@ def _open_task(session: Session, task_id: str) -> StaffTask:
     return task
 
 
-def claim_task(uow: SqlAlchemyUnitOfWork, task_id: str, assignee: str, now: datetime) -> StaffTask:
-    """A staff member takes a ready task (FHIR in-progress)."""
+def claim_task(
+    uow: SqlAlchemyUnitOfWork, task_id: str, assignee: str, now: datetime, actor: str | None = None
+) -> StaffTask:
+    """A task is taken by `assignee` (FHIR in-progress); `actor` is who did it, if not them."""
+    actor = actor or assignee
     task = _open_task(uow.session, task_id)
     if task.status == "on-hold":
         raise TaskConflict(f"task {task_id} is on hold with its enrollment")
     if task.assignee and task.assignee != assignee:
         raise TaskConflict(f"task {task_id} is claimed by {task.assignee}: reassign it first")
     task.assignee = assignee
-    set_status(uow.session, task, "in-progress", assignee, now)
-    audit(uow.session, assignee, "task_claimed", "task", task.id, now)
+    set_status(uow.session, task, "in-progress", actor, now)
+    audit(uow.session, actor, "task_claimed", "task", task.id, now, None, {"assignee": assignee})
     return task
 
 

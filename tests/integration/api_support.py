@@ -36,8 +36,9 @@ class Api:
         return {"Authorization": f"Bearer {token}"}
 
     def call(self, method: str, path: str, role: str = "navigator", **kwargs: Any) -> Any:
-        """A request as `role`; the httpx response."""
-        return self.client.request(method, path, headers=self.headers(role), **kwargs)
+        """A request as `role` (extra `headers` are added); the httpx response."""
+        headers = {**self.headers(role), **kwargs.pop("headers", {})}
+        return self.client.request(method, path, headers=headers, **kwargs)
 
     def work(self) -> int:
         """Apply every queued event, as a worker would; how many."""

@@ -51,7 +51,7 @@ def test_a_navigators_event_is_accepted_once_and_applied_by_a_worker(api: Api) -
     assert (first.status_code, first.json()["created"]) == (202, True)
     assert (again.status_code, again.json()["created"]) == (202, False)
     assert api.work() == 1
-    listed = api.call("GET", "/enrollments", "dashboard").json()
+    listed = api.call("GET", "/enrollments", "dashboard").json()["items"]
     assert [e["status"] for e in listed] == ["on_hold"]
 
 

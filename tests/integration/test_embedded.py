@@ -32,7 +32,7 @@ def test_up_serves_the_demo_and_applies_events_in_process(tmp_path: Path) -> Non
         assert f"sign in with the bearer token: {TOKEN}" in server.output()
         assert httpx.get(f"{base}/enrollments", timeout=5).status_code == 401
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        listed = httpx.get(f"{base}/enrollments", headers=auth, timeout=5).json()
+        listed = httpx.get(f"{base}/enrollments", headers=auth, timeout=5).json()["items"]
         assert len(listed) == 6
         assert {"overdue", "on_hold", "completed", "on_track"} <= {e["flag"] for e in listed}
 
@@ -46,7 +46,7 @@ def test_up_serves_the_demo_and_applies_events_in_process(tmp_path: Path) -> Non
         assert posted.status_code == 202 and posted.json()["created"] is True
 
         def held() -> bool:
-            rows = httpx.get(f"{base}/enrollments", headers=auth, timeout=5).json()
+            rows = httpx.get(f"{base}/enrollments", headers=auth, timeout=5).json()["items"]
             return any(e["id"] == active["id"] and e["status"] == "on_hold" for e in rows)
 
         wait_until(held, 20, "the in-process worker to apply the hold\n" + server.output())

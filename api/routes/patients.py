@@ -1,0 +1,127 @@
+"""/patients: register a patient by MRN, and find one by id or MRN.
+
+A patient's MRN and name are PHI: navigators register patients; navigators, admins and staff
+(who must identify the patient in front of them) read them; read-only dashboards never do.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from api.deps import CallerDep, EngineDep, Navigator, SessionDep
+from api.security import Permission, Principal
+from pathways.store.enrollments import NotFound, register_patient
+from pathways.store.tables import Patient
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+router = APIRouter(prefix="/patients", tags=["patients"])
+
+
+def _one_word(mrn: str) -> str:
+    if any(character.isspace() for character in mrn):
+        raise ValueError("an MRN has no spaces inside: send it as the hospital system shows it")
+    return mrn
+
+
+Mrn = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_one_word),
+]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _may_see_patients(who: CallerDep) -> Principal:
+    # Whoever works on a patient's care may identify them; a read-only dashboard may not.
+    if not (who.may(Permission.NAVIGATE) or who.may(Permission.WORK)):
+        raise HTTPException(403, f"the {who.role} role may not see patients")
+    return who
+
+
+PatientReader = Annotated[Principal, Depends(_may_see_patients)]
+
+
+class PatientCreate(BaseModel):
+    """A patient to register: the hospital's MRN and the name staff know them by."""
+
+    model_config = ConfigDict(extra="forbid")
+    mrn: Mrn
+    display_name: DisplayName
+
+
+class PatientPublic(BaseModel):
+    """A registered patient."""
+
+    id: str
+    mrn: str
+    display_name: str
+    created_at: datetime
+
+
+REGISTER = (
+    "Register a patient (201). An MRN already registered gives that patient back (200), "
+    "unchanged even when the display name sent differs: the MRN is who the patient is."
+)
+
+
+@router.post("", status_code=201, description=REGISTER)
+def register_patient_by_mrn(
+    body: PatientCreate, who: Navigator, engine: EngineDep, response: Response
+) -> PatientPublic:
+    """Register a patient by MRN (201); an MRN already registered gives that patient (200)."""
+    try:
+        patient, created = _register(engine, body, who.actor)
+    except IntegrityError:  # registered by someone else since we looked: that is the patient
+        patient, created = _register(engine, body, who.actor)
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/patients/{patient.id}"
+    return patient
+
+
+def _register(engine: Engine, body: PatientCreate, actor: str) -> tuple[PatientPublic, bool]:
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        known = _with_mrn(uow.session, body.mrn)
+        if known is not None:
+            return _public(known), False
+        patient = register_patient(uow, body.mrn, body.display_name, actor, datetime.now(UTC))
+        uow.commit()
+        return _public(patient), True
+
+
+@router.get("")
+def find_patients(
+    who: PatientReader,
+    db: SessionDep,
+    mrn: Annotated[str, Query(min_length=1, max_length=64, description="the exact MRN")],
+) -> list[PatientPublic]:
+    """The patient with this MRN, as a list of one, or an empty list."""
+    found = _with_mrn(db, mrn.strip())
+    return [_public(found)] if found else []
+
+
+@router.get("/{patient_id}")
+def read_patient(patient_id: str, who: PatientReader, db: SessionDep) -> PatientPublic:
+    """One patient, by id."""
+    patient = db.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound(f"no patient {patient_id}")
+    return _public(patient)
+
+
+def _with_mrn(session: Session, mrn: str) -> Patient | None:
+    return session.exec(select(Patient).where(Patient.mrn == mrn)).first()
+
+
+def _public(patient: Patient) -> PatientPublic:
+    return PatientPublic(
+        id=patient.id,
+        mrn=patient.mrn,
+        display_name=patient.display_name,
+        created_at=patient.created_at,
+    )

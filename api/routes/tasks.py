@@ -1,0 +1,266 @@
+"""/tasks: staff work queues, and claiming, completing, skipping and reassigning a task.
+
+Completions and skips are events (202): a worker applies them, and the engine checks the
+recorded data then. GET /tasks/{id} shows each one's outcome, with the reason of a rejection.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlmodel import Session, col, select
+
+from api.deps import EngineDep, EnqueueDep, Navigator, QueueReader, Reader, SessionDep, Worker
+from api.security import PRIVILEGED, Principal
+from pathways.store.enrollments import NotFound
+from pathways.store.staff_tasks import claim_task, complete_task, queue, reassign_task, skip_task
+from pathways.store.tables import (
+    OPEN_TASK_STATUSES,
+    PathwayEvent,
+    StaffTask,
+    StaffTaskStatusChange,
+)
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Person = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+TaskStatus = Literal["ready", "in-progress", "on-hold", "completed", "cancelled"]
+
+
+class TaskOut(BaseModel):
+    """A staff task as its role sees it (no patient name or MRN)."""
+
+    id: str
+    enrollment_id: str
+    step: str
+    pathway: str
+    title: str
+    role: str
+    assignee: str | None
+    status: str
+    status_reason: str | None
+    priority: str
+    due_at: datetime
+    overdue: bool
+    record_fields: list[str]
+    instructions: str
+
+
+class StatusChangeOut(BaseModel):
+    """One change of a task's status: when, who and why."""
+
+    status: str
+    at: datetime
+    actor: str
+    reason: str | None
+
+
+class TaskEventOut(BaseModel):
+    """A completion or skip sent for the task, and what the engine made of it."""
+
+    event: int
+    type: str
+    actor: str
+    recorded_at: datetime
+    outcome: Literal["waiting", "applied", "rejected"]
+    reason: str | None
+
+
+class TaskDetail(TaskOut):
+    """A task with what was recorded, its status history and its completions and skips."""
+
+    recorded: dict[str, Any] | None
+    history: list[StatusChangeOut]
+    events: list[TaskEventOut]
+
+
+class ClaimIn(BaseModel):
+    """Who takes the task (the caller when left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+    assignee: Person | None = None
+
+
+class CompletionIn(BaseModel):
+    """The values the task records, and the caller's idempotency key (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class SkipIn(BaseModel):
+    """Why the task is skipped."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+
+
+class ReassignIn(BaseModel):
+    """Who gets the task (null: back to the role's queue), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    assignee: Person | None
+    reason: Reason
+
+
+class EventAccepted(BaseModel):
+    """The stored event's id, and whether this request created it."""
+
+    event: int
+    created: bool
+
+
+def _public(task: StaffTask, now: datetime) -> dict[str, Any]:
+    overdue = task.due_at < now and task.status in OPEN_TASK_STATUSES
+    fields = TaskOut.model_fields.keys() - {"overdue"}
+    return {**{name: getattr(task, name) for name in fields}, "overdue": overdue}
+
+
+def _role_of(session: Session, task_id: str) -> str:
+    # The role column only: the store then locks and loads the task itself, fresh.
+    role = session.exec(select(StaffTask.role).where(StaffTask.id == task_id)).first()
+    if role is None:
+        raise NotFound(f"no task {task_id}")
+    return role
+
+
+def _check_works(who: Principal, role: str) -> None:
+    if not who.works_role(role):
+        raise HTTPException(
+            403, f"the {who.role} role may only work {who.role} tasks (this one is for {role})"
+        )
+
+
+def _event_out(event: PathwayEvent) -> TaskEventOut:
+    assert event.id is not None
+    if event.processed_at is None:
+        outcome: Literal["waiting", "applied", "rejected"] = "waiting"
+    else:
+        outcome = "applied" if event.rejected_reason is None else "rejected"
+    return TaskEventOut(
+        event=event.id,
+        type=event.type,
+        actor=event.actor,
+        recorded_at=event.recorded_at,
+        outcome=outcome,
+        reason=event.rejected_reason,
+    )
+
+
+@router.get("")
+def list_tasks(
+    who: QueueReader,
+    db: SessionDep,
+    role: Annotated[str | None, Query(min_length=1, max_length=60)] = None,
+    assignee: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    status: TaskStatus | None = None,
+    overdue: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[TaskOut]:
+    """A role's or a person's open tasks, soonest due first, then most urgent."""
+    if who.role not in PRIVILEGED:
+        if role not in (None, who.role):
+            raise HTTPException(403, f"the {who.role} role may only see the {who.role} queue")
+        role = who.role
+    elif role is None and assignee is None:
+        raise HTTPException(422, "give role or assignee, e.g. /tasks?role=lab")
+    now = datetime.now(UTC)
+    rows = queue(db, now, role=role, assignee=assignee, status=status, overdue=overdue, limit=limit)
+    return [TaskOut.model_validate(_public(task, now)) for task in rows]
+
+
+@router.get("/{task_id}")
+def get_task(task_id: str, who: Reader, db: SessionDep) -> TaskDetail:
+    """A task with its status history and the outcome of each completion or skip sent."""
+    task = db.get(StaffTask, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    if who.role not in PRIVILEGED and who.role != task.role:
+        raise HTTPException(403, f"the {who.role} role may only see {who.role} tasks")
+    changes = db.exec(
+        select(StaffTaskStatusChange)
+        .where(StaffTaskStatusChange.task_id == task.id)
+        .order_by(col(StaffTaskStatusChange.at), col(StaffTaskStatusChange.id))
+    )
+    sent = db.exec(
+        select(PathwayEvent)
+        .where(
+            PathwayEvent.enrollment_id == task.enrollment_id,
+            col(PathwayEvent.type).in_(("task_completed", "task_skipped")),
+        )
+        .order_by(col(PathwayEvent.id))
+    )
+    events = [_event_out(event) for event in sent if event.data.get("task") == task.engine_task]
+    history = [
+        StatusChangeOut(status=c.status, at=c.at, actor=c.actor, reason=c.reason) for c in changes
+    ]
+    return TaskDetail.model_validate(
+        {
+            **_public(task, datetime.now(UTC)),
+            "recorded": task.recorded,
+            "history": history,
+            "events": events,
+        }
+    )
+
+
+@router.post("/{task_id}/claim")
+def claim(task_id: str, who: Worker, engine: EngineDep, body: ClaimIn | None = None) -> TaskOut:
+    """Take a ready task: it becomes in-progress with an assignee (staff claim for themselves)."""
+    assignee = (body.assignee if body else None) or who.actor
+    now = datetime.now(UTC)
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        _check_works(who, _role_of(uow.session, task_id))
+        if assignee != who.actor and who.role not in ("admin", "navigator"):
+            raise HTTPException(
+                403, "staff claim tasks for themselves; a navigator reassigns work to others"
+            )
+        task = claim_task(uow, task_id, assignee, now, actor=who.actor)
+        uow.commit()
+    return TaskOut.model_validate(_public(task, now))
+
+
+@router.post("/{task_id}/complete", status_code=202)
+def complete(
+    task_id: str, body: CompletionIn, who: Worker, engine: EngineDep, enqueue: EnqueueDep
+) -> EventAccepted:
+    """Record the task done with its values; a worker applies them (outcome: GET /tasks/{id})."""
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        _check_works(who, _role_of(uow.session, task_id))
+        row, created = complete_task(
+            uow, task_id, body.data, who.actor, datetime.now(UTC), body.idempotency_key
+        )
+        uow.commit()
+    assert row.id is not None
+    if created:
+        enqueue(row.id)  # after the commit: the message carries the id only
+    return EventAccepted(event=row.id, created=created)
+
+
+@router.post("/{task_id}/skip", status_code=202)
+def skip(
+    task_id: str, body: SkipIn, who: Worker, engine: EngineDep, enqueue: EnqueueDep
+) -> EventAccepted:
+    """Record that the task is skipped, and why; a worker applies it."""
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        _check_works(who, _role_of(uow.session, task_id))
+        row, created = skip_task(uow, task_id, body.reason, who.actor, datetime.now(UTC))
+        uow.commit()
+    assert row.id is not None
+    if created:
+        enqueue(row.id)  # after the commit: the message carries the id only
+    return EventAccepted(event=row.id, created=created)
+
+
+@router.post("/{task_id}/reassign")
+def reassign(task_id: str, body: ReassignIn, who: Navigator, engine: EngineDep) -> TaskOut:
+    """Give the task to someone else, or back to its role's queue (assignee null)."""
+    now = datetime.now(UTC)
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        task = reassign_task(uow, task_id, body.assignee, who.actor, body.reason, now)
+        uow.commit()
+    return TaskOut.model_validate(_public(task, now))
