@@ -9,6 +9,7 @@ from fastapi import FastAPI, HTTPException
 from sqlalchemy import Engine, text
 
 from api import problems
+from api.etag import ETagMiddleware
 from api.routes import enrollments, pathways, patients, tasks
 
 
@@ -21,6 +22,7 @@ def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str)
     app.state.enqueue = enqueue
     app.state.admin_token = admin_token
     problems.install(app)
+    app.add_middleware(ETagMiddleware)
     for module in (pathways, patients, enrollments, tasks):
         app.include_router(module.router)
 

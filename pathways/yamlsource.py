@@ -7,7 +7,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarstring import ScalarString
 
 from pathways.problems import Span
@@ -65,6 +66,13 @@ def parse(text: str) -> Node:
     yaml.preserve_quotes = True
     try:
         data = yaml.load(text)
+    except ReaderError as error:  # a character YAML does not allow, e.g. a control character
+        before = text[: error.position]
+        span = Span(before.count("\n") + 1, len(before) - before.rfind("\n"))
+        character = chr(error.character) if isinstance(error.character, int) else error.character
+        raise YamlSyntaxError(
+            span, f"YAML syntax error: the character {character!r} is not allowed in YAML"
+        ) from None
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         span = Span(mark.line + 1, mark.column + 1) if mark else Span(1, 1)
@@ -73,6 +81,8 @@ def parse(text: str) -> Node:
             key = message.split('"')[1] if '"' in message else "?"
             raise YamlSyntaxError(span, f"duplicate key '{key}'") from None
         raise YamlSyntaxError(span, f"YAML syntax error: {message}") from None
+    except YAMLError as error:  # anything else the parser refuses, without a position
+        raise YamlSyntaxError(Span(1, 1), f"YAML syntax error: {error}") from None
     start = (
         Span(data.lc.line + 1, data.lc.col + 1)
         if isinstance(data, (CommentedMap, CommentedSeq))

@@ -60,8 +60,9 @@ def test_the_shipped_library_validates_with_exit_0() -> None:
         b"just text",
         b"pathway: [\n",
         b"pathway: x\n" * 3,
+        b"pathway: x\x1b\n",
     ],
-    ids=["empty", "binary", "list", "scalar", "unclosed", "duplicate-keys"],
+    ids=["empty", "binary", "list", "scalar", "unclosed", "duplicate-keys", "control-char"],
 )
 def test_garbage_gets_a_message_never_a_traceback(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "garbage.yaml"

@@ -1,0 +1,66 @@
+"""Schemathesis over the OpenAPI schema: no 5xx and no answer that breaks the schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error, response_schema_conformance
+
+from api.app import create_app
+from pathways.store.database import database_engine, upgrade
+from pathways.store.definitions import publish_directory
+from pathways.store.enrollments import enrol, register_patient
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests.conftest import DEFINITIONS
+from workers import jobs
+
+ADMIN = "schema-admin-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    url = f"sqlite:///{Path(tmp_path_factory.mktemp('schema')) / 'carepath.db'}"
+    upgrade(url)
+    engine = database_engine(url)
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        publish_directory(uow.session, DEFINITIONS, "informaticist", jobs.now())
+        patient = register_patient(uow, "MRN-S1", "Schema Patient", "kim", jobs.now())
+        enrol(uow, patient.id, "chemotherapy", None, {}, {}, "kim", jobs.now())
+        uow.commit()
+    app = create_app(engine, lambda _event: None, ADMIN)
+    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    engine.dispose()
+
+
+def _operations() -> list[tuple[str, str]]:
+    """(method, path) of every operation, read from the app's own OpenAPI document."""
+    spec = create_app(database_engine("sqlite://"), lambda _event: None, ADMIN).openapi()
+    return [(method.upper(), path) for path, item in spec["paths"].items() for method in item]
+
+
+@pytest.mark.parametrize(("method", "path"), _operations(), ids=lambda v: str(v))
+def test_no_request_makes_the_api_fail_or_break_its_schema(
+    api_schema: Any, method: str, path: str
+) -> None:
+    operation = api_schema[path][method]
+
+    @settings(
+        max_examples=15,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    @given(case=operation.as_strategy())
+    def exercise(case: Any) -> None:
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            checks=[not_a_server_error, response_schema_conformance],
+        )
+
+    exercise()
