@@ -19,6 +19,7 @@ from pathways.runtime.effects import (
     ScheduleTimer,
     UpdateTask,
 )
+from pathways.store.changes import record_change
 from pathways.store.tables import (
     PRIORITY_RANK,
     AuditLog,
@@ -181,6 +182,8 @@ def _history(
             task_id=task.id, status=task.status, at=now, actor=actor, reason=reason
         )
     )
+    # Task created or its status set: the change feed (GET /changes) hears of it too.
+    record_change(session, "task", task.id, task.enrollment_id, task.status, None, now)
 
 
 def outbox(

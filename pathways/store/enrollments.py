@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from pathways.runtime.engine import start, step
 from pathways.runtime.events import Enrolled, EventRejected
 from pathways.runtime.progress import progress
+from pathways.store.changes import record_change
 from pathways.store.definitions import compiled
 from pathways.store.effects import engine_task, set_status, write_effects
 from pathways.store.events import ENROLLED, engine_event
@@ -115,6 +116,9 @@ def enrol(
     )
     write_effects(session, enrollment, effects, actor, now)
     _refresh_flag(session, enrollment, now)
+    record_change(
+        session, "enrollment", enrollment.id, enrollment.id, enrollment.status, enrollment.flag, now
+    )
     session.flush()
     return enrollment
 
@@ -211,6 +215,7 @@ def apply_event(uow: SqlAlchemyUnitOfWork, event_id: int, now: datetime) -> Appl
         )
         uow.commit()
         return Applied(event_id, "rejected", rejected.reason)
+    before = (enrollment.status, enrollment.flag)
     seq = enrollment.version + 1
     written = session.execute(
         update(Enrollment)
@@ -230,6 +235,16 @@ def apply_event(uow: SqlAlchemyUnitOfWork, event_id: int, now: datetime) -> Appl
     _close_staff_task(session, enrollment, event, now)
     write_effects(session, enrollment, effects, event.actor, now)
     _refresh_flag(session, enrollment, now)
+    if (enrollment.status, enrollment.flag) != before:
+        record_change(
+            session,
+            "enrollment",
+            enrollment.id,
+            enrollment.id,
+            enrollment.status,
+            enrollment.flag,
+            now,
+        )
     uow.commit()
     return Applied(event_id, "applied")
 

@@ -9,9 +9,20 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from pathways.model import Field, Handler, Task
+from pathways.runtime.checks import check_recorded
+from pathways.runtime.definition import Definition
+from pathways.store.changes import record_change
+from pathways.store.definitions import compiled
 from pathways.store.effects import audit, outbox, set_status
 from pathways.store.enrollments import NotFound, record_event
-from pathways.store.tables import OPEN_TASK_STATUSES, Enrollment, PathwayEvent, StaffTask
+from pathways.store.tables import (
+    OPEN_TASK_STATUSES,
+    Enrollment,
+    PathwayDefinition,
+    PathwayEvent,
+    StaffTask,
+)
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 
@@ -88,11 +99,40 @@ def complete_task(
     now: datetime,
     idempotency_key: str | None = None,
 ) -> tuple[PathwayEvent, bool]:
-    """Record the completion as an event; the engine checks the data when it applies it."""
+    """Record the completion as an event, once its data fits the task's form."""
     task = _open_task(uow.session, task_id)
+    check_recorded(_form(uow.session, task), data, projection=False)  # bad input stops here
     key = idempotency_key or _key(task, "complete", data)
     event = {"task": task.engine_task, "data": data}
     return record_event(uow, task.enrollment_id, "task_completed", event, key, actor, now)
+
+
+def _form(session: Session, task: StaffTask) -> tuple[Field, ...]:
+    """The fields a task records, from the pinned definition (sub-pathways and handlers too)."""
+    enrollment = session.get(Enrollment, task.enrollment_id)
+    assert enrollment is not None
+    row = session.get(PathwayDefinition, enrollment.definition_id)
+    assert row is not None
+    pending = [compiled(session, row)]
+    while pending:
+        definition = pending.pop()
+        if definition.key == task.pathway:
+            step = definition.steps.get(task.step)
+            if isinstance(step, Task):
+                return step.record
+            handler = _handler(definition, task.step)
+            return handler.task.record if handler and handler.task else ()
+        pending.extend(definition.callees.values())
+    return ()
+
+
+def _handler(definition: Definition, where: str) -> Handler | None:
+    # a handler's task is named on.EVENT[INDEX]
+    if not where.startswith("on.") or "[" not in where:
+        return None
+    event, _, index = where[3:].rstrip("]").partition("[")
+    handlers = definition.pathway.handlers.get(event, ())
+    return handlers[int(index)] if index.isdigit() and int(index) < len(handlers) else None
 
 
 def skip_task(
@@ -186,6 +226,15 @@ def escalate_overdue(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 200)
         if enrollment is not None and enrollment.status == "active":
             enrollment.flag = "overdue"
             session.add(enrollment)
+            record_change(
+                session,
+                "enrollment",
+                enrollment.id,
+                enrollment.id,
+                enrollment.status,
+                "overdue",
+                now,
+            )
         escalated += 1
     uow.commit()
     return escalated

@@ -232,3 +232,22 @@ class ApiToken(SQLModel, table=True):
     actor: str = Field(max_length=100)
     created_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ChangeLog(SQLModel, table=True):
+    """One change of an enrollment's status or flag, or of a task's status: GET /changes reads it.
+
+    Written in the transaction that made the change; ids and codes only, no PHI. The id only
+    grows (AUTOINCREMENT on SQLite too), so a poller's cursor is the last id it saw.
+    """
+
+    __tablename__ = "change_log"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)  # enrollment or task
+    target_id: str = Field(max_length=36)
+    enrollment_id: str = Field(max_length=36)
+    status: str = Field(max_length=20)
+    flag: str | None = Field(default=None, max_length=20)
+    at: datetime = Field(sa_type=UTCDateTime)

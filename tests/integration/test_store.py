@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from pathways.runtime.events import EventRejected
 from pathways.store.definitions import DefinitionRejected, publish, publish_directory
 from pathways.store.enrollments import apply_event, enrol, record_event, register_patient
 from pathways.store.replay import replay
@@ -165,22 +166,34 @@ def test_an_event_the_engine_rejects_is_kept_with_its_reason_and_changes_nothing
     library: Engine,
     chemo: str,
 ) -> None:
-    labs = _tasks(library, chemo)["baseline_labs"]
     with Session(library) as session:
         before = session.get(Enrollment, chemo)
         assert before is not None
         state_before = before.state
-    assert _complete(library, labs.id, {"anc": "low"}) == "rejected"
+    with SqlAlchemyUnitOfWork(library) as uow:  # resume while active: the engine refuses it
+        event, _ = record_event(uow, chemo, "resume", {"reason": "x"}, "nav:r1", "kim", T0)
+        uow.commit()
+    assert event.id is not None and _apply(library, event.id).outcome == "rejected"
     with Session(library) as session:
         after = session.get(Enrollment, chemo)
         assert after is not None and after.state == state_before and after.version == 1
-        event = session.exec(
-            select(PathwayEvent).where(PathwayEvent.type == "task_completed")
-        ).one()
-        assert event.rejected_reason == "'anc': 'low' is not a number"
+        stored = session.get(PathwayEvent, event.id)
+        assert stored is not None and stored.rejected_reason == "the enrollment is not on hold"
         assert session.exec(select(AuditLog).where(AuditLog.action == "event_rejected")).one()
-        task = session.get(StaffTask, labs.id)
-        assert task is not None and task.status == "ready"  # still waiting for good data
+
+
+def test_a_completion_whose_data_does_not_fit_the_form_is_refused_before_it_is_stored(
+    library: Engine,
+    chemo: str,
+) -> None:
+    labs = _tasks(library, chemo)["baseline_labs"]
+    with SqlAlchemyUnitOfWork(library) as uow, pytest.raises(EventRejected, match="not a number"):
+        complete_task(uow, labs.id, {"anc": "low", "platelets": 1}, NURSE, T0)
+    with Session(library) as session:
+        assert (
+            session.exec(select(PathwayEvent).where(PathwayEvent.type == "task_completed")).all()
+            == []
+        )
 
 
 def test_a_due_timer_fires_once_and_the_pathway_goes_on(library: Engine) -> None:
@@ -288,18 +301,6 @@ def test_events_left_unprocessed_are_found_by_the_recovery_sweep(
         assert unprocessed_events(uow, T0 + timedelta(minutes=1), timedelta(seconds=30)) == [
             event.id
         ]
-
-
-def test_after_a_rejected_completion_the_corrected_data_completes_the_task(
-    library: Engine,
-    chemo: str,
-) -> None:
-    labs = _tasks(library, chemo)["baseline_labs"]
-    assert _complete(library, labs.id, {"anc": "low"}) == "rejected"
-    assert _complete(library, labs.id, {"anc": 2100, "platelets": 190000}) == "applied"
-    with Session(library) as session:
-        done = session.get(StaffTask, labs.id)
-        assert done is not None and done.status == "completed"
 
 
 def test_notification_text_stays_out_of_what_webhooks_send(library: Engine, chemo: str) -> None:

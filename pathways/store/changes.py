@@ -1,0 +1,36 @@
+"""The change log: a row per enrollment status/flag change and per task status change.
+
+Each row is written in the transaction that made the change, so the feed (GET /changes)
+never shows a change that was rolled back, and never misses one that was committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from sqlmodel import Session
+
+from pathways.store.tables import ChangeLog
+
+
+def record_change(
+    session: Session,
+    kind: Literal["enrollment", "task"],
+    target_id: str,
+    enrollment_id: str,
+    status: str,
+    flag: str | None,
+    now: datetime,
+) -> None:
+    """Append one change (ids and codes only) to the log, in the caller's transaction."""
+    session.add(
+        ChangeLog(
+            kind=kind,
+            target_id=target_id,
+            enrollment_id=enrollment_id,
+            status=status,
+            flag=flag,
+            at=now,
+        )
+    )
