@@ -7,7 +7,6 @@ each applies, so a 202 means "accepted for the worker", never "applied".
 import base64
 import binascii
 import json
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -16,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import and_, exists, or_, text
 from sqlmodel import Session, col, select
 
+from api.accepted import EventAccepted, record_then_enqueue
 from api.deps import EngineDep, EnqueueDep, Navigator, Reader, SessionDep
 from api.security import Permission
-from pathways.runtime.progress import progress
-from pathways.runtime.simulation import project
+from pathways.runtime.progress import OpenStep, progress
+from pathways.runtime.simulation import TimelineRow, project
 from pathways.store.definitions import compiled
 from pathways.store.enrollments import NotFound, enrol, record_event
 from pathways.store.events import ENROLLED
@@ -71,13 +71,6 @@ class ReasonIn(BaseModel):
     idempotency_key: Key
 
 
-class EventAccepted(BaseModel):
-    """The stored event's id, and whether this request created it."""
-
-    event: int
-    created: bool
-
-
 class EnrollmentSummary(BaseModel):
     """One line of the enrollment list (stored columns only: no engine work per row)."""
 
@@ -99,17 +92,6 @@ class EnrollmentPage(BaseModel):
     next_cursor: str | None
 
 
-class OpenStepPublic(BaseModel):
-    """A step waiting now: for staff (task), a timer (wait) or data (stuck)."""
-
-    step: str
-    kind: str
-    pathway: str
-    ready: datetime
-    due: datetime | None
-    task: str | None
-
-
 class ProgressPublic(BaseModel):
     """Steps done of those expected, what is open, and the projected and planned ends."""
 
@@ -119,21 +101,7 @@ class ProgressPublic(BaseModel):
     next_due: datetime | None
     projected_end: datetime | None
     planned_end: datetime | None
-    current: list[OpenStepPublic]
-
-
-class TimelineRowPublic(BaseModel):
-    """One task or wait of the projected course, from now to the end."""
-
-    step: str
-    title: str
-    role: str
-    kind: str
-    pathway: str
-    ready: datetime
-    due: datetime
-    done: datetime | None
-    ended: str
+    current: list[OpenStep]  # the engine's open steps, served as they are
 
 
 class EnrollmentDetail(BaseModel):
@@ -150,7 +118,7 @@ class EnrollmentDetail(BaseModel):
     updated_at: datetime
     parameters: dict[str, Any]
     progress: ProgressPublic
-    timeline: list[TimelineRowPublic]
+    timeline: list[TimelineRow]  # the engine's projected rows, served as they are
 
 
 @router.post("", status_code=201)
@@ -322,9 +290,9 @@ def _detail(session: Session, enrollment: Enrollment, now: datetime) -> Enrollme
             next_due=report.next_due,
             projected_end=report.projected_end,
             planned_end=report.planned_end,
-            current=[OpenStepPublic(**asdict(step)) for step in report.current],
+            current=list(report.current),
         ),
-        timeline=[TimelineRowPublic(**asdict(entry)) for entry in timeline.rows],
+        timeline=timeline.rows,
     )
 
 
@@ -372,18 +340,21 @@ def _accept(
     body: EventIn | ReasonIn,
     actor: str,
 ) -> EventAccepted:
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        row, created = record_event(
-            uow, enrollment_id, event_type, data, body.idempotency_key, actor, datetime.now(UTC)
-        )
-        uow.commit()
-    assert row.id is not None
-    if row.type != event_type:
+    key = body.idempotency_key
+    row, created = record_then_enqueue(
+        engine,
+        enqueue,
+        lambda uow: record_event(uow, enrollment_id, event_type, data, key, actor, _now()),
+    )
+    if row.type != event_type:  # an earlier event under this key, of another kind
         raise HTTPException(
             409,
-            f"idempotency key '{body.idempotency_key}' was used for a {row.type} event "
+            f"idempotency key '{key}' was used for a {row.type} event "
             f"of this enrollment: send a new key for a {event_type}",
         )
-    if created:
-        enqueue(row.id)  # after the commit: the message carries the id only
+    assert row.id is not None
     return EventAccepted(event=row.id, created=created)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

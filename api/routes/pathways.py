@@ -229,13 +229,7 @@ def _publish(
 
 
 def _summary(row: PathwayDefinition) -> DefinitionPublished:
-    return DefinitionPublished(
-        kind=row.kind,
-        pathway=row.pathway,
-        version=row.version,
-        content_hash=row.content_hash,
-        published_at=row.published_at,
-    )
+    return DefinitionPublished.model_validate(row, from_attributes=True)
 
 
 def _stored(session: Session, text: str) -> PathwayDefinition | None:

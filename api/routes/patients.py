@@ -119,9 +119,4 @@ def _with_mrn(session: Session, mrn: str) -> Patient | None:
 
 
 def _public(patient: Patient) -> PatientPublic:
-    return PatientPublic(
-        id=patient.id,
-        mrn=patient.mrn,
-        display_name=patient.display_name,
-        created_at=patient.created_at,
-    )
+    return PatientPublic.model_validate(patient, from_attributes=True)

@@ -9,10 +9,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from api.accepted import EventAccepted, record_then_enqueue
 from api.deps import EngineDep, EnqueueDep, Navigator, QueueReader, Reader, SessionDep, Worker
 from api.security import PRIVILEGED, Principal
+from pathways.store.database import reading
 from pathways.store.enrollments import NotFound
 from pathways.store.staff_tasks import claim_task, complete_task, queue, reassign_task, skip_task
 from pathways.store.tables import (
@@ -107,13 +110,6 @@ class ReassignIn(BaseModel):
     reason: Reason
 
 
-class EventAccepted(BaseModel):
-    """The stored event's id, and whether this request created it."""
-
-    event: int
-    created: bool
-
-
 def _public(task: StaffTask, now: datetime) -> dict[str, Any]:
     overdue = task.due_at < now and task.status in OPEN_TASK_STATUSES
     fields = TaskOut.model_fields.keys() - {"overdue"}
@@ -133,6 +129,12 @@ def _check_works(who: Principal, role: str) -> None:
         raise HTTPException(
             403, f"the {who.role} role may only work {who.role} tasks (this one is for {role})"
         )
+
+
+def _check_works_engine(who: Principal, engine: Engine, task_id: str) -> None:
+    # A task's role never changes, so reading it before the write's transaction is safe.
+    with Session(reading(engine)) as session:
+        _check_works(who, _role_of(session, task_id))
 
 
 def _event_out(event: PathwayEvent) -> TaskEventOut:
@@ -229,15 +231,15 @@ def complete(
     task_id: str, body: CompletionIn, who: Worker, engine: EngineDep, enqueue: EnqueueDep
 ) -> EventAccepted:
     """Record the task done with its values; a worker applies them (outcome: GET /tasks/{id})."""
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        _check_works(who, _role_of(uow.session, task_id))
-        row, created = complete_task(
+    _check_works_engine(who, engine, task_id)
+    row, created = record_then_enqueue(
+        engine,
+        enqueue,
+        lambda uow: complete_task(
             uow, task_id, body.data, who.actor, datetime.now(UTC), body.idempotency_key
-        )
-        uow.commit()
+        ),
+    )
     assert row.id is not None
-    if created:
-        enqueue(row.id)  # after the commit: the message carries the id only
     return EventAccepted(event=row.id, created=created)
 
 
@@ -246,13 +248,13 @@ def skip(
     task_id: str, body: SkipIn, who: Worker, engine: EngineDep, enqueue: EnqueueDep
 ) -> EventAccepted:
     """Record that the task is skipped, and why; a worker applies it."""
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        _check_works(who, _role_of(uow.session, task_id))
-        row, created = skip_task(uow, task_id, body.reason, who.actor, datetime.now(UTC))
-        uow.commit()
+    _check_works_engine(who, engine, task_id)
+    row, created = record_then_enqueue(
+        engine,
+        enqueue,
+        lambda uow: skip_task(uow, task_id, body.reason, who.actor, datetime.now(UTC)),
+    )
     assert row.id is not None
-    if created:
-        enqueue(row.id)  # after the commit: the message carries the id only
     return EventAccepted(event=row.id, created=created)
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from sqlmodel import Session
 
-from pathways.store.tables import ChangeLog
+from pathways.store.tables import ChangeLog, Enrollment
 
 
 def record_change(
@@ -33,4 +33,11 @@ def record_change(
             flag=flag,
             at=now,
         )
+    )
+
+
+def record_enrollment_change(session: Session, enrollment: Enrollment, now: datetime) -> None:
+    """Log an enrollment's current status and flag (it is its own enrollment_id)."""
+    record_change(
+        session, "enrollment", enrollment.id, enrollment.id, enrollment.status, enrollment.flag, now
     )

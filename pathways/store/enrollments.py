@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from pathways.runtime.engine import start, step
 from pathways.runtime.events import Enrolled, EventRejected
 from pathways.runtime.progress import progress
-from pathways.store.changes import record_change
+from pathways.store.changes import record_enrollment_change
 from pathways.store.definitions import compiled
 from pathways.store.effects import engine_task, set_status, write_effects
 from pathways.store.events import ENROLLED, engine_event
@@ -116,9 +116,7 @@ def enrol(
     )
     write_effects(session, enrollment, effects, actor, now)
     _refresh_flag(session, enrollment, now)
-    record_change(
-        session, "enrollment", enrollment.id, enrollment.id, enrollment.status, enrollment.flag, now
-    )
+    record_enrollment_change(session, enrollment, now)
     session.flush()
     return enrollment
 
@@ -236,15 +234,7 @@ def apply_event(uow: SqlAlchemyUnitOfWork, event_id: int, now: datetime) -> Appl
     write_effects(session, enrollment, effects, event.actor, now)
     _refresh_flag(session, enrollment, now)
     if (enrollment.status, enrollment.flag) != before:
-        record_change(
-            session,
-            "enrollment",
-            enrollment.id,
-            enrollment.id,
-            enrollment.status,
-            enrollment.flag,
-            now,
-        )
+        record_enrollment_change(session, enrollment, now)
     uow.commit()
     return Applied(event_id, "applied")
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from pathways.model import Field, Handler, Task
 from pathways.runtime.checks import check_recorded
 from pathways.runtime.definition import Definition
-from pathways.store.changes import record_change
+from pathways.store.changes import record_enrollment_change
 from pathways.store.definitions import compiled
 from pathways.store.effects import audit, outbox, set_status
 from pathways.store.enrollments import NotFound, record_event
@@ -226,15 +226,7 @@ def escalate_overdue(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 200)
         if enrollment is not None and enrollment.status == "active":
             enrollment.flag = "overdue"
             session.add(enrollment)
-            record_change(
-                session,
-                "enrollment",
-                enrollment.id,
-                enrollment.id,
-                enrollment.status,
-                "overdue",
-                now,
-            )
+            record_enrollment_change(session, enrollment, now)
         escalated += 1
     uow.commit()
     return escalated

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.security import issue_token
 from pathways.store.definitions import publish_directory
+from pathways.store.enrollments import enrol, register_patient
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import DEFINITIONS
 from workers import jobs
@@ -39,6 +41,22 @@ class Api:
         """A request as `role` (extra `headers` are added); the httpx response."""
         headers = {**self.headers(role), **kwargs.pop("headers", {})}
         return self.client.request(method, path, headers=headers, **kwargs)
+
+    def enrolled(
+        self,
+        mrn: str = "MRN-A1",
+        pathway: str = "chemotherapy",
+        patient: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """A registered patient enrolled through the store (at `now`, default the clock)."""
+        with SqlAlchemyUnitOfWork(self.engine) as uow:
+            person = register_patient(uow, mrn, f"Patient {mrn}", "kim", jobs.now())
+            enrollment = enrol(
+                uow, person.id, pathway, None, {}, patient or {}, "kim", now or jobs.now()
+            )
+            uow.commit()
+        return enrollment.id
 
     def work(self) -> int:
         """Apply every queued event, as a worker would; how many."""

@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pathways.store.enrollments import enrol, register_patient
-from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.integration.api_support import Api
-from workers import jobs
-
-
-def _enrolled(api: Api) -> str:
-    with SqlAlchemyUnitOfWork(api.engine) as uow:
-        patient = register_patient(uow, "MRN-A1", "Patient Api", "kim", jobs.now())
-        enrollment = enrol(uow, patient.id, "chemotherapy", None, {}, {}, "kim", jobs.now())
-        uow.commit()
-    return enrollment.id
 
 
 def test_health_needs_no_token(api: Api) -> None:
@@ -34,7 +23,7 @@ def test_a_missing_or_wrong_token_gets_a_401_problem(api: Api, authorization: st
 
 
 def test_a_revoked_role_cannot_act_beyond_its_permissions(api: Api) -> None:
-    enrollment_id = _enrolled(api)
+    enrollment_id = api.enrolled()
     event = {"type": "hold", "data": {"reason": "admitted"}, "idempotency_key": "k1"}
     for role in ("dashboard", "lab"):
         response = api.call("POST", f"/enrollments/{enrollment_id}/events", role, json=event)
@@ -44,7 +33,7 @@ def test_a_revoked_role_cannot_act_beyond_its_permissions(api: Api) -> None:
 
 
 def test_a_navigators_event_is_accepted_once_and_applied_by_a_worker(api: Api) -> None:
-    enrollment_id = _enrolled(api)
+    enrollment_id = api.enrolled()
     event = {"type": "hold", "data": {"reason": "admitted"}, "idempotency_key": "k1"}
     first = api.call("POST", f"/enrollments/{enrollment_id}/events", json=event)
     again = api.call("POST", f"/enrollments/{enrollment_id}/events", json=event)
@@ -82,7 +71,7 @@ def test_bad_events_get_a_problem_naming_the_field_and_change_nothing(
     status: int,
     detail: str,
 ) -> None:
-    enrollment_id = _enrolled(api)
+    enrollment_id = api.enrolled()
     response = api.call("POST", f"/enrollments/{enrollment_id}/events", json=body)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"

@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from sqlmodel import select
 
 from api.routes import changes
-from pathways.store.enrollments import enrol, register_patient
 from pathways.store.tables import StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.integration.api_support import Api
-from workers import jobs
-
-
-@pytest.fixture
-def feed(api: Api) -> Api:
-    """The API with the changes router (included here until the app wires it)."""
-    app = cast(FastAPI, api.client.app)
-    if "/changes" not in {getattr(route, "path", None) for route in app.routes}:
-        app.include_router(changes.router)
-    return api
 
 
 @pytest.fixture
 def settled(monkeypatch: pytest.MonkeyPatch) -> None:
     """No visibility margin: changes are served as soon as they are committed."""
     monkeypatch.setattr(changes, "VISIBILITY_MARGIN", timedelta(0))
-
-
-def _enrolled(api: Api, mrn: str = "MRN-C1") -> str:
-    with SqlAlchemyUnitOfWork(api.engine) as uow:
-        patient = register_patient(uow, mrn, f"Patient {mrn}", "kim", jobs.now())
-        enrollment = enrol(uow, patient.id, "chemotherapy", None, {}, {}, "kim", jobs.now())
-        uow.commit()
-    return enrollment.id
 
 
 def _page(api: Api, role: str = "dashboard", **params: Any) -> dict[str, Any]:
@@ -48,10 +28,10 @@ def _page(api: Api, role: str = "dashboard", **params: Any) -> dict[str, Any]:
 
 
 def test_an_enrolment_and_then_a_task_completion_appear_in_order_with_a_moving_cursor(
-    feed: Api, settled: None
+    api: Api, settled: None
 ) -> None:
-    enrollment_id = _enrolled(feed)
-    first = _page(feed)
+    enrollment_id = api.enrolled()
+    first = _page(api)
     kinds = [(item["kind"], item["status"]) for item in first["items"]]
     assert kinds[0] == ("task", "ready") and ("enrollment", "active") in kinds
     assert [item["kind"] for item in first["items"]].count("task") == 4  # the baseline work-up
@@ -60,14 +40,14 @@ def test_an_enrolment_and_then_a_task_completion_appear_in_order_with_a_moving_c
     assert {item["enrollment_id"] for item in first["items"]} == {enrollment_id}
     assert "Patient MRN-C1" not in str(first) and "MRN-C1" not in str(first)
 
-    with SqlAlchemyUnitOfWork(feed.engine) as uow:
+    with SqlAlchemyUnitOfWork(api.engine) as uow:
         labs = uow.session.exec(select(StaffTask.id).where(StaffTask.step == "baseline_labs")).one()
-    done = feed.call(
+    done = api.call(
         "POST", f"/tasks/{labs}/complete", "lab", json={"data": {"anc": 2000, "platelets": 1e5}}
     )
     assert done.status_code == 202, done.text
-    assert feed.work() == 1
-    second = _page(feed, after=first["next_cursor"])
+    assert api.work() == 1
+    second = _page(api, after=first["next_cursor"])
     assert [(item["kind"], item["target_id"], item["status"]) for item in second["items"]] == [
         ("task", labs, "completed")
     ]
@@ -76,37 +56,37 @@ def test_an_enrolment_and_then_a_task_completion_appear_in_order_with_a_moving_c
 
 
 def test_polling_again_with_the_last_cursor_returns_nothing_new_and_the_same_cursor(
-    feed: Api, settled: None
+    api: Api, settled: None
 ) -> None:
-    _enrolled(feed)
-    cursor = _page(feed)["next_cursor"]
-    again = _page(feed, after=cursor)
+    api.enrolled()
+    cursor = _page(api)["next_cursor"]
+    again = _page(api, after=cursor)
     assert again == {"items": [], "next_cursor": cursor}
-    assert _page(feed, "navigator", after=cursor)["items"] == []
+    assert _page(api, "navigator", after=cursor)["items"] == []
 
 
 def test_a_page_holds_at_most_limit_changes_and_the_next_page_goes_on(
-    feed: Api, settled: None
+    api: Api, settled: None
 ) -> None:
-    _enrolled(feed)
-    every = [item["id"] for item in _page(feed)["items"]]
-    first = _page(feed, limit=2)
+    api.enrolled()
+    every = [item["id"] for item in _page(api)["items"]]
+    first = _page(api, limit=2)
     assert [item["id"] for item in first["items"]] == every[:2]
-    rest = _page(feed, after=first["next_cursor"], limit=500)
+    rest = _page(api, after=first["next_cursor"], limit=500)
     assert [item["id"] for item in rest["items"]] == every[2:]
 
 
-def test_changes_younger_than_the_visibility_margin_wait_for_the_next_poll(feed: Api) -> None:
+def test_changes_younger_than_the_visibility_margin_wait_for_the_next_poll(api: Api) -> None:
     # A transaction that took an earlier id may still commit: recent changes are held back.
-    _enrolled(feed)
-    assert _page(feed) == {"items": [], "next_cursor": "c0"}
+    api.enrolled()
+    assert _page(api) == {"items": [], "next_cursor": "c0"}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(changes, "VISIBILITY_MARGIN", timedelta(0))
-        assert len(_page(feed)["items"]) == 5
+        assert len(_page(api)["items"]) == 5
 
 
-def test_the_feed_needs_a_token(feed: Api) -> None:
-    response = feed.client.get("/changes")
+def test_the_feed_needs_a_token(api: Api) -> None:
+    response = api.client.get("/changes")
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -115,17 +95,15 @@ def test_the_feed_needs_a_token(feed: Api) -> None:
     "params",
     [{"after": "x1"}, {"after": "c"}, {"after": "c-1"}, {"after": "c1x"}, {"after": "c\u0661"}],
 )
-def test_a_cursor_this_api_did_not_issue_is_a_422_problem(
-    feed: Api, params: dict[str, str]
-) -> None:
-    response = feed.call("GET", "/changes", "dashboard", params=params)
+def test_a_cursor_this_api_did_not_issue_is_a_422_problem(api: Api, params: dict[str, str]) -> None:
+    response = api.call("GET", "/changes", "dashboard", params=params)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert "cursor is not one this API issued" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("limit", [0, 501, "many"])
-def test_a_limit_outside_1_to_500_is_a_422_problem(feed: Api, limit: object) -> None:
-    response = feed.call("GET", "/changes", "dashboard", params={"limit": limit})
+def test_a_limit_outside_1_to_500_is_a_422_problem(api: Api, limit: object) -> None:
+    response = api.call("GET", "/changes", "dashboard", params={"limit": limit})
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith("query.limit")

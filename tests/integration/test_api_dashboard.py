@@ -1,17 +1,14 @@
-"""/dashboard over HTTP: counts, overdue work, days to first treatment and the board agenda."""
+"""/dashboard over HTTP: counts, overdue work, days to first treatment, the board agenda."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi import FastAPI
 from sqlmodel import col, select
 
-from api.routes import dashboard
-from pathways.store.enrollments import enrol, register_patient
 from pathways.store.tables import OPEN_TASK_STATUSES, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.integration.api_support import Api
@@ -19,31 +16,6 @@ from workers import jobs
 
 BOARD_CASE = {"bilsky_grade": "2", "sins": 9, "radiosensitive": False}
 LABS = {"anc": 2000, "platelets": 150000}
-
-
-@pytest.fixture
-def board(api: Api) -> Api:
-    """The API with the dashboard router (included here until the app wires it)."""
-    app = cast(FastAPI, api.client.app)
-    if "/dashboard" not in {getattr(route, "path", None) for route in app.routes}:
-        app.include_router(dashboard.router)
-    return api
-
-
-def _enrolled(
-    api: Api,
-    mrn: str,
-    pathway: str = "chemotherapy",
-    patient: dict[str, Any] | None = None,
-    now: datetime | None = None,
-) -> str:
-    with SqlAlchemyUnitOfWork(api.engine) as uow:
-        person = register_patient(uow, mrn, f"Patient {mrn}", "kim", jobs.now())
-        enrollment = enrol(
-            uow, person.id, pathway, None, {}, patient or {}, "kim", now or jobs.now()
-        )
-        uow.commit()
-    return enrollment.id
 
 
 def _complete(api: Api, enrollment_id: str, step: str, data: dict[str, Any] | None = None) -> None:
@@ -70,9 +42,9 @@ def _dashboard(api: Api) -> dict[str, Any]:
 
 
 def test_an_empty_clinic_has_no_counts_and_the_next_board_on_a_wednesday_at_seven(
-    board: Api,
+    api: Api,
 ) -> None:
-    body = _dashboard(board)
+    body = _dashboard(api)
     assert body["counts"] == [] and body["overdue_tasks_by_role"] == []
     assert body["days_to_first_treatment"] == {"median": None, "enrollments": 0}
     meets_at = datetime.fromisoformat(body["next_tumour_board"]["meets_at"])
@@ -81,12 +53,12 @@ def test_an_empty_clinic_has_no_counts_and_the_next_board_on_a_wednesday_at_seve
     assert meets_at > jobs.now() and body["next_tumour_board"]["enrollments"] == []
 
 
-def test_counts_by_pathway_status_and_flag_and_overdue_tasks_by_role(board: Api) -> None:
+def test_counts_by_pathway_status_and_flag_and_overdue_tasks_by_role(api: Api) -> None:
     ten_days_ago = jobs.now() - timedelta(days=10)
-    _enrolled(board, "MRN-D1", now=ten_days_ago)  # its baseline work-up is overdue
-    _enrolled(board, "MRN-D2", now=ten_days_ago)
-    _enrolled(board, "MRN-D3", "tumour_board", BOARD_CASE)  # due in two working days
-    body = _dashboard(board)
+    api.enrolled("MRN-D1", now=ten_days_ago)  # its baseline work-up is overdue
+    api.enrolled("MRN-D2", now=ten_days_ago)
+    api.enrolled("MRN-D3", "tumour_board", BOARD_CASE)  # due in two working days
+    body = _dashboard(api)
     counts = {(c["pathway"], c["status"]): c["enrollments"] for c in body["counts"]}
     assert counts == {("chemotherapy", "active"): 2, ("tumour_board", "active"): 1}
     assert {c["flag"] for c in body["counts"]} <= {"on_track", "at_risk", "overdue"}
@@ -99,43 +71,43 @@ def test_counts_by_pathway_status_and_flag_and_overdue_tasks_by_role(board: Api)
     assert "MRN-D" not in str(body) and "Patient" not in str(body)
 
 
-def test_the_board_agenda_lists_a_case_once_its_preparation_is_done(board: Api) -> None:
-    waiting = _enrolled(board, "MRN-B1", "tumour_board", BOARD_CASE)
-    preparing = _enrolled(board, "MRN-B2", "tumour_board", BOARD_CASE)
+def test_the_board_agenda_lists_a_case_once_its_preparation_is_done(api: Api) -> None:
+    waiting = api.enrolled("MRN-B1", "tumour_board", BOARD_CASE)
+    preparing = api.enrolled("MRN-B2", "tumour_board", BOARD_CASE)
     for step in ("collect_imaging", "collect_pathology"):
-        _complete(board, waiting, step)
-    assert _dashboard(board)["next_tumour_board"]["enrollments"] == []
-    _complete(board, waiting, "collect_reports")
-    agenda = _dashboard(board)["next_tumour_board"]
+        _complete(api, waiting, step)
+    assert _dashboard(api)["next_tumour_board"]["enrollments"] == []
+    _complete(api, waiting, "collect_reports")
+    agenda = _dashboard(api)["next_tumour_board"]
     assert agenda["enrollments"] == [{"enrollment_id": waiting, "pathway": "tumour_board"}]
     assert preparing not in str(agenda)
 
 
-def test_the_board_agenda_finds_a_case_waiting_inside_a_multimodal_plan(board: Api) -> None:
-    plan = _enrolled(board, "MRN-B3", "multimodality_plan", {**BOARD_CASE, "smoker": False})
+def test_the_board_agenda_finds_a_case_waiting_inside_a_multimodal_plan(api: Api) -> None:
+    plan = api.enrolled("MRN-B3", "multimodality_plan", {**BOARD_CASE, "smoker": False})
     for step in ("collect_imaging", "collect_pathology", "collect_reports"):
-        _complete(board, plan, step)
-    agenda = _dashboard(board)["next_tumour_board"]
+        _complete(api, plan, step)
+    agenda = _dashboard(api)["next_tumour_board"]
     assert agenda["enrollments"] == [{"enrollment_id": plan, "pathway": "multimodality_plan"}]
 
 
-def test_the_median_days_to_first_treatment_counts_the_first_infusion(board: Api) -> None:
+def test_the_median_days_to_first_treatment_counts_the_first_infusion(api: Api) -> None:
     enrolled_at = jobs.now() - timedelta(days=10)
-    treated = _enrolled(board, "MRN-F1", now=enrolled_at)
-    _enrolled(board, "MRN-F2", now=enrolled_at)  # not treated yet: not counted
-    _complete(board, treated, "baseline_labs", LABS)
+    treated = api.enrolled("MRN-F1", now=enrolled_at)
+    api.enrolled("MRN-F2", now=enrolled_at)  # not treated yet: not counted
+    _complete(api, treated, "baseline_labs", LABS)
     for step in ("baseline_imaging", "medication_review", "teaching", "consent"):
-        _complete(board, treated, step)
-    _complete(board, treated, "pre_cycle_labs", LABS)
-    _complete(board, treated, "pharmacy_verification")
-    assert _dashboard(board)["days_to_first_treatment"] == {"median": None, "enrollments": 0}
-    _complete(board, treated, "infusion")
-    first = _dashboard(board)["days_to_first_treatment"]
+        _complete(api, treated, step)
+    _complete(api, treated, "pre_cycle_labs", LABS)
+    _complete(api, treated, "pharmacy_verification")
+    assert _dashboard(api)["days_to_first_treatment"] == {"median": None, "enrollments": 0}
+    _complete(api, treated, "infusion")
+    first = _dashboard(api)["days_to_first_treatment"]
     assert first["enrollments"] == 1
     assert first["median"] == pytest.approx(10, abs=0.01)
 
 
-def test_the_dashboard_needs_a_token(board: Api) -> None:
-    response = board.client.get("/dashboard")
+def test_the_dashboard_needs_a_token(api: Api) -> None:
+    response = api.client.get("/dashboard")
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"

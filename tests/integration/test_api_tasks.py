@@ -8,22 +8,12 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from pathways.store.enrollments import enrol, register_patient
 from pathways.store.tables import StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.integration.api_support import Api
 from workers import jobs
 
 LABS = {"anc": 2000, "platelets": 150000}
-
-
-def _enrolled(api: Api) -> str:
-    """A patient on chemotherapy: the baseline work-up tasks are ready."""
-    with SqlAlchemyUnitOfWork(api.engine) as uow:
-        patient = register_patient(uow, "MRN-T1", "Patient Tasks", "kim", jobs.now())
-        enrollment = enrol(uow, patient.id, "chemotherapy", None, {}, {}, "kim", jobs.now())
-        uow.commit()
-    return enrollment.id
 
 
 def _task_id(api: Api, step: str) -> str:
@@ -45,7 +35,7 @@ def _problem(response: Any, status: int, detail: str) -> None:
 
 
 def test_the_lab_queue_lists_baseline_labs_without_patient_names(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     response = api.call("GET", "/tasks", "lab")
     assert response.status_code == 200
     [task] = response.json()
@@ -56,7 +46,7 @@ def test_the_lab_queue_lists_baseline_labs_without_patient_names(api: Api) -> No
 
 
 def test_a_navigators_queue_is_soonest_due_first(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     with SqlAlchemyUnitOfWork(api.engine) as uow:
         labs = uow.session.exec(select(StaffTask).where(StaffTask.step == "baseline_labs")).one()
         labs.role, labs.due_at = "radiology", labs.due_at + timedelta(days=30)
@@ -67,14 +57,14 @@ def test_a_navigators_queue_is_soonest_due_first(api: Api) -> None:
 
 
 def test_a_navigator_must_name_a_role_or_an_assignee(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     _problem(api.call("GET", "/tasks"), 422, "give role or assignee")
     listed = api.call("GET", "/tasks", "admin", params={"role": "oncology_nurse"}).json()
     assert [task["step"] for task in listed] == ["teaching"]
 
 
 def test_staff_see_only_their_own_roles_queue(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     response = api.call("GET", "/tasks", "lab", params={"role": "oncology_nurse"})
     _problem(response, 403, "the lab role may only see the lab queue")
     _problem(api.call("GET", "/tasks", "dashboard"), 403, "the dashboard role may not queue")
@@ -83,7 +73,7 @@ def test_staff_see_only_their_own_roles_queue(api: Api) -> None:
 
 
 def test_the_overdue_filter_lists_only_tasks_past_due(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     with SqlAlchemyUnitOfWork(api.engine) as uow:
         labs = uow.session.exec(select(StaffTask).where(StaffTask.step == "baseline_labs")).one()
         labs.due_at = jobs.now() - timedelta(hours=1)
@@ -111,7 +101,7 @@ def test_bad_queue_filters_get_a_problem_naming_the_filter(
 
 
 def test_claiming_puts_the_task_in_progress_with_the_caller_as_assignee(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     labs = _task_id(api, "baseline_labs")
     response = api.call("POST", f"/tasks/{labs}/claim", "lab")
     assert response.status_code == 200
@@ -121,7 +111,7 @@ def test_claiming_puts_the_task_in_progress_with_the_caller_as_assignee(api: Api
 
 
 def test_a_navigator_may_claim_for_someone_and_then_others_get_a_409(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     labs = _task_id(api, "baseline_labs")
     claimed = api.call("POST", f"/tasks/{labs}/claim", json={"assignee": "sam.lab"})
     assert claimed.json()["assignee"] == "sam.lab"
@@ -140,14 +130,14 @@ def test_a_navigator_may_claim_for_someone_and_then_others_get_a_409(api: Api) -
 def test_staff_claim_only_their_roles_tasks_and_only_for_themselves(
     api: Api, role: str, step: str, body: dict[str, str] | None, detail: str
 ) -> None:
-    _enrolled(api)
+    api.enrolled()
     task_id = _task_id(api, step)
     _problem(api.call("POST", f"/tasks/{task_id}/claim", role, json=body), 403, detail)
     assert _task(api, task_id)["status"] == "ready"
 
 
 def test_completing_labs_closes_the_task_once_a_worker_applies_it(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     labs = _task_id(api, "baseline_labs")
     api.call("POST", f"/tasks/{labs}/claim", "lab")
     response = api.call("POST", f"/tasks/{labs}/complete", "lab", json={"data": LABS})
@@ -167,7 +157,7 @@ def test_completing_labs_closes_the_task_once_a_worker_applies_it(api: Api) -> N
 def test_a_completion_with_bad_values_is_refused_at_once_and_a_corrected_one_succeeds(
     api: Api,
 ) -> None:
-    _enrolled(api)
+    api.enrolled()
     labs = _task_id(api, "baseline_labs")
     for data, reason in [
         ({"anc": "low"}, "'anc': 'low' is not a number"),
@@ -187,7 +177,7 @@ def test_a_completion_with_bad_values_is_refused_at_once_and_a_corrected_one_suc
 
 
 def test_the_same_completion_sent_twice_is_one_event(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     labs = _task_id(api, "baseline_labs")
     body = {"data": LABS, "idempotency_key": "lab-run-42"}
     first = api.call("POST", f"/tasks/{labs}/complete", "lab", json=body)
@@ -197,7 +187,7 @@ def test_the_same_completion_sent_twice_is_one_event(api: Api) -> None:
 
 
 def test_a_nurse_skips_teaching_and_the_task_is_cancelled_with_the_reason(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     teaching = _task_id(api, "teaching")
     body = {"reason": "taught at the previous admission"}
     _problem(api.call("POST", f"/tasks/{teaching}/skip", "lab", json=body), 403, "lab tasks")
@@ -210,7 +200,7 @@ def test_a_nurse_skips_teaching_and_the_task_is_cancelled_with_the_reason(api: A
 
 
 def test_a_navigator_reassigns_a_task_and_can_return_it_to_the_queue(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     labs = _task_id(api, "baseline_labs")
     api.call("POST", f"/tasks/{labs}/claim", "lab")
     body = {"assignee": "sam.lab", "reason": "covering the clinic"}
@@ -228,7 +218,7 @@ def test_a_navigator_reassigns_a_task_and_can_return_it_to_the_queue(api: Api) -
 
 
 def test_a_task_on_hold_with_its_enrollment_cannot_be_claimed(api: Api) -> None:
-    enrollment_id = _enrolled(api)
+    enrollment_id = api.enrolled()
     event = {"type": "hold", "data": {"reason": "admitted"}, "idempotency_key": "h1"}
     api.call("POST", f"/enrollments/{enrollment_id}/events", json=event)
     api.work()
@@ -238,7 +228,7 @@ def test_a_task_on_hold_with_its_enrollment_cannot_be_claimed(api: Api) -> None:
 
 
 def test_staff_read_only_their_roles_tasks_and_the_dashboard_reads_any(api: Api) -> None:
-    _enrolled(api)
+    api.enrolled()
     teaching = _task_id(api, "teaching")
     _problem(api.call("GET", f"/tasks/{teaching}", "lab"), 403, "may only see lab tasks")
     assert _task(api, teaching, "dashboard")["history"][0]["status"] == "ready"
@@ -262,7 +252,7 @@ def test_staff_read_only_their_roles_tasks_and_the_dashboard_reads_any(api: Api)
 def test_bad_task_requests_get_a_problem_naming_the_field_and_change_nothing(
     api: Api, action: str, body: dict[str, object], detail: str
 ) -> None:
-    _enrolled(api)
+    api.enrolled()
     labs = _task_id(api, "baseline_labs")
     _problem(api.call("POST", f"/tasks/{labs}/{action}", "admin", json=body), 422, detail)
     assert api.queued == []
