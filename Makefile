@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean bench bench-full
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,19 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory lint
+
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+## bench: the quick benchmark suite (under 5 minutes); prints a table, rewrites docs/benchmarks.md
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench
+
+## bench-full: every benchmark at the sizes its target is stated at
+bench-full: $(BENCH_STAMP)
+	$(BIN)/python -m bench --full
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,1 @@
+"""The benchmark suite: `make bench` (quick) and `make bench-full`; see docs/benchmarks.md."""

@@ -1,0 +1,133 @@
+"""`python -m bench [--full] [--only NAME,...]`: run the suite, print the table, write the doc.
+
+Each module named in SUITE exposes `run(quick: bool) -> list[Section]`. The results replace
+the part of docs/benchmarks.md between the two markers; the analysis around them is kept.
+"""
+
+import argparse
+import importlib
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.results import Section, fmt
+
+SUITE = ("core", "persisted", "end_to_end", "polling")
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def machine() -> str:
+    """The machine the figures come from, in one line."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def merged(sections: list[Section]) -> list[Section]:
+    """Sections in title order, rows and targets of equal titles together (memory)."""
+    by_title: dict[str, Section] = {}
+    for section in sections:
+        found = by_title.setdefault(section.title, Section(section.title, section.setup))
+        if section.setup not in found.setup:
+            found.setup = f"{found.setup} {section.setup}"
+        found.rows.extend(section.rows)
+        found.targets.extend(section.targets)
+    return sorted(by_title.values(), key=lambda section: section.title)
+
+
+def markdown(sections: list[Section], mode: str, seconds: float) -> str:
+    """The results as Markdown tables."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"Run `{mode}` on {stamp}, {seconds / 60:.1f} min; machine: {machine()}.",
+        "",
+    ]
+    for section in sections:
+        lines += [f"### {section.title}", "", section.setup, ""]
+        lines += ["| measurement | median | spread (min-max) | runs | unit | note |"]
+        lines += ["|---|---:|---:|---:|---|---|"]
+        for row in section.rows:
+            lines.append(
+                f"| {row.name} | {fmt(row.median)} | {row.spread} | {len(row.samples)} "
+                f"| {row.unit} | {row.note} |"
+            )
+        if section.targets:
+            lines += ["", "| target | this run | met |", "|---|---:|:---:|"]
+            for target in section.targets:
+                lines.append(
+                    f"| {target.goal} | {target.achieved} | {'yes' if target.met else '**no**'} |"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plain(sections: list[Section]) -> str:
+    """The results as a table for the terminal."""
+    out = []
+    for section in sections:
+        out.append(f"\n{section.title}\n{'-' * len(section.title)}")
+        for row in section.rows:
+            out.append(
+                f"  {row.name:<58} {fmt(row.median):>12} {row.unit:<12} "
+                f"{row.spread:>20} n={len(row.samples)}"
+            )
+        for target in section.targets:
+            mark = "met   " if target.met else "MISSED"
+            out.append(f"  [{mark}] {target.goal}: {target.achieved}")
+    return "\n".join(out)
+
+
+def write_doc(text: str) -> None:
+    """Replace the results between the markers, keeping the analysis around them."""
+    current = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in current or END not in current:
+        raise SystemExit(f"{DOC} lacks the markers {START} and {END}: put them back")
+    head, rest = current.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--full", action="store_true", help="full sizes (default: quick)")
+    parser.add_argument("--only", default=",".join(SUITE), help="comma-separated modules")
+    parser.add_argument("--no-write", action="store_true", help="print only; keep the doc")
+    args = parser.parse_args()
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SUITE))
+    if unknown:
+        parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(SUITE)}")
+    started = time.monotonic()
+    sections: list[Section] = []
+    for name in names:
+        print(f"running bench.{name} ({'full' if args.full else 'quick'})...", flush=True)
+        module = importlib.import_module(f"bench.{name}")
+        sections += module.run(quick=not args.full)
+    seconds = time.monotonic() - started
+    results = merged(sections)
+    print(plain(results))
+    mode = "make bench-full" if args.full else "make bench"
+    if not args.no_write and names == list(SUITE):
+        write_doc(markdown(results, mode, seconds))
+        print(f"\nwrote {DOC.relative_to(Path.cwd()) if DOC.is_relative_to(Path.cwd()) else DOC}")
+    elif not args.no_write:
+        print("\n(only part of the suite ran: docs/benchmarks.md left as it was)")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
