@@ -10,7 +10,17 @@ from sqlalchemy import Engine, text
 
 from api import problems
 from api.etag import ETagMiddleware
-from api.routes import changes, dashboard, enrollments, metrics, pathways, patients, tasks
+from api.routes import (
+    changes,
+    dashboard,
+    enrollments,
+    history,
+    me,
+    metrics,
+    pathways,
+    patients,
+    tasks,
+)
 
 
 def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str) -> FastAPI:
@@ -23,7 +33,17 @@ def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str)
     app.state.admin_token = admin_token
     problems.install(app)
     app.add_middleware(ETagMiddleware)
-    for module in (pathways, patients, enrollments, tasks, dashboard, changes, metrics):
+    for module in (
+        me,
+        pathways,
+        patients,
+        enrollments,
+        history,
+        tasks,
+        dashboard,
+        changes,
+        metrics,
+    ):
         app.include_router(module.router)
 
     @app.get("/health", tags=["operations"])

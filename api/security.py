@@ -49,6 +49,10 @@ class Principal:
         """Whether this role has the permission at all."""
         return permission in MATRIX.get(self.role, STAFF)
 
+    def sees_patients(self) -> bool:
+        """Whoever works on a patient's care may identify them; a read-only dashboard may not."""
+        return self.may(Permission.NAVIGATE) or self.may(Permission.WORK)
+
     def works_role(self, role: str) -> bool:
         """Whether this caller may act on a task of `role` (staff only on their own)."""
         return self.role in ("admin", "navigator") or self.role == role

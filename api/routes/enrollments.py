@@ -71,15 +71,26 @@ class ReasonIn(BaseModel):
     idempotency_key: Key
 
 
+class PatientBrief(BaseModel):
+    """Who the patient is, for roles that may see patients (null for a read-only dashboard)."""
+
+    mrn: str
+    display_name: str
+
+
 class EnrollmentSummary(BaseModel):
     """One line of the enrollment list (stored columns only: no engine work per row)."""
 
     id: str
     patient_id: str
+    patient: PatientBrief | None = None
     pathway: str
     version: int
     status: str
     flag: str
+    phase: str | None
+    steps_done: int
+    steps_expected: int
     next_due_at: datetime | None
     enrolled_at: datetime
     updated_at: datetime
@@ -109,6 +120,7 @@ class EnrollmentDetail(BaseModel):
 
     id: str
     patient_id: str
+    patient: PatientBrief | None = None
     pathway: str
     version: int
     status: str
@@ -221,6 +233,8 @@ def list_enrollments(
             )
     rows = list(db.exec(query.order_by(due_at.is_(None), due_at, last_id).limit(limit + 1)))
     items = [_summary(row) for row in rows[:limit]]
+    if who.sees_patients():
+        _name_patients(db, items)
     more = len(rows) > limit
     return EnrollmentPage(items=items, next_cursor=_encoded(rows[limit - 1]) if more else None)
 
@@ -243,6 +257,17 @@ def _decoded(cursor: str) -> tuple[datetime | None, str]:
     return due, last_id
 
 
+def _name_patients(db: Session, items: list[EnrollmentSummary]) -> None:
+    """Fill in who each patient is, with one query for the page."""
+    ids = {item.patient_id for item in items}
+    if not ids:
+        return
+    found = db.exec(select(Patient).where(col(Patient.id).in_(sorted(ids))))
+    named = {p.id: PatientBrief(mrn=p.mrn, display_name=p.display_name) for p in found}
+    for item in items:
+        item.patient = named.get(item.patient_id)
+
+
 def _summary(row: Enrollment) -> EnrollmentSummary:
     return EnrollmentSummary(
         id=row.id,
@@ -251,6 +276,9 @@ def _summary(row: Enrollment) -> EnrollmentSummary:
         version=row.pathway_version,
         status=row.status,
         flag=row.flag,
+        phase=row.phase,
+        steps_done=row.steps_done,
+        steps_expected=row.steps_expected,
         next_due_at=row.next_due_at,
         enrolled_at=row.enrolled_at,
         updated_at=row.updated_at,
@@ -263,7 +291,11 @@ def read_enrollment(enrollment_id: str, who: Reader, db: SessionDep) -> Enrollme
     enrollment = db.get(Enrollment, enrollment_id)
     if enrollment is None:
         raise NotFound(f"no enrollment {enrollment_id}")
-    return _detail(db, enrollment, datetime.now(UTC))
+    detail = _detail(db, enrollment, datetime.now(UTC))
+    patient = db.get(Patient, enrollment.patient_id) if who.sees_patients() else None
+    if patient is not None:
+        detail.patient = PatientBrief(mrn=patient.mrn, display_name=patient.display_name)
+    return detail
 
 
 def _detail(session: Session, enrollment: Enrollment, now: datetime) -> EnrollmentDetail:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.deps import CallerDep, EngineDep, Navigator, SessionDep
-from api.security import Permission, Principal
+from api.security import Principal
 from pathways.store.enrollments import NotFound, register_patient
 from pathways.store.tables import Patient
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
@@ -37,8 +37,7 @@ DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length
 
 
 def _may_see_patients(who: CallerDep) -> Principal:
-    # Whoever works on a patient's care may identify them; a read-only dashboard may not.
-    if not (who.may(Permission.NAVIGATE) or who.may(Permission.WORK)):
+    if not who.sees_patients():
         raise HTTPException(403, f"the {who.role} role may not see patients")
     return who
 

@@ -14,10 +14,19 @@ from sqlmodel import Session, col, select
 
 from api.accepted import EventAccepted, record_then_enqueue
 from api.deps import EngineDep, EnqueueDep, Navigator, QueueReader, Reader, SessionDep, Worker
+from api.routes.history import EventOut, event_out
 from api.security import PRIVILEGED, Principal
+from pathways.model import Field as Declared
 from pathways.store.database import reading
 from pathways.store.enrollments import NotFound
-from pathways.store.staff_tasks import claim_task, complete_task, queue, reassign_task, skip_task
+from pathways.store.staff_tasks import (
+    claim_task,
+    complete_task,
+    queue,
+    reassign_task,
+    skip_task,
+    task_form,
+)
 from pathways.store.tables import (
     OPEN_TASK_STATUSES,
     PathwayEvent,
@@ -61,23 +70,26 @@ class StatusChangeOut(BaseModel):
     reason: str | None
 
 
-class TaskEventOut(BaseModel):
-    """A completion or skip sent for the task, and what the engine made of it."""
+class FormField(BaseModel):
+    """One value the task records, as the pathway declares it: what a form needs to ask it."""
 
-    event: int
-    type: str
-    actor: str
-    recorded_at: datetime
-    outcome: Literal["waiting", "applied", "rejected"]
-    reason: str | None
+    name: str
+    type: str  # integer, number, boolean, string, date, duration
+    required: bool
+    enum: list[str]
+    minimum: float | None
+    maximum: float | None
+    unit: str
+    description: str
 
 
 class TaskDetail(TaskOut):
-    """A task with what was recorded, its status history and its completions and skips."""
+    """A task with its form, what was recorded, its status history, its completions and skips."""
 
+    form: list[FormField]
     recorded: dict[str, Any] | None
     history: list[StatusChangeOut]
-    events: list[TaskEventOut]
+    events: list[EventOut]
 
 
 class ClaimIn(BaseModel):
@@ -137,22 +149,6 @@ def _check_works_engine(who: Principal, engine: Engine, task_id: str) -> None:
         _check_works(who, _role_of(session, task_id))
 
 
-def _event_out(event: PathwayEvent) -> TaskEventOut:
-    assert event.id is not None
-    if event.processed_at is None:
-        outcome: Literal["waiting", "applied", "rejected"] = "waiting"
-    else:
-        outcome = "applied" if event.rejected_reason is None else "rejected"
-    return TaskEventOut(
-        event=event.id,
-        type=event.type,
-        actor=event.actor,
-        recorded_at=event.recorded_at,
-        outcome=outcome,
-        reason=event.rejected_reason,
-    )
-
-
 @router.get("")
 def list_tasks(
     who: QueueReader,
@@ -161,17 +157,27 @@ def list_tasks(
     assignee: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     status: TaskStatus | None = None,
     overdue: bool = False,
+    enrollment: Annotated[str | None, Query(min_length=1, max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[TaskOut]:
-    """A role's or a person's open tasks, soonest due first, then most urgent."""
+    """A role's, a person's or an enrollment's open tasks: soonest due (overdue) first."""
     if who.role not in PRIVILEGED:
         if role not in (None, who.role):
             raise HTTPException(403, f"the {who.role} role may only see the {who.role} queue")
         role = who.role
-    elif role is None and assignee is None:
-        raise HTTPException(422, "give role or assignee, e.g. /tasks?role=lab")
+    elif role is None and assignee is None and enrollment is None:
+        raise HTTPException(422, "give role, assignee or enrollment, e.g. /tasks?role=lab")
     now = datetime.now(UTC)
-    rows = queue(db, now, role=role, assignee=assignee, status=status, overdue=overdue, limit=limit)
+    rows = queue(
+        db,
+        now,
+        role=role,
+        assignee=assignee,
+        enrollment=enrollment,
+        status=status,
+        overdue=overdue,
+        limit=limit,
+    )
     return [TaskOut.model_validate(_public(task, now)) for task in rows]
 
 
@@ -196,17 +202,32 @@ def get_task(task_id: str, who: Reader, db: SessionDep) -> TaskDetail:
         )
         .order_by(col(PathwayEvent.id))
     )
-    events = [_event_out(event) for event in sent if event.data.get("task") == task.engine_task]
+    mine = [event for event in sent if event.data.get("task") == task.engine_task]
+    events = [event_out(event, with_data=who.sees_patients()) for event in mine]
     history = [
         StatusChangeOut(status=c.status, at=c.at, actor=c.actor, reason=c.reason) for c in changes
     ]
     return TaskDetail.model_validate(
         {
             **_public(task, datetime.now(UTC)),
+            "form": [_form_field(field) for field in task_form(db, task)],
             "recorded": task.recorded,
             "history": history,
             "events": events,
         }
+    )
+
+
+def _form_field(field: Declared) -> FormField:
+    return FormField(
+        name=field.name,
+        type=field.type,
+        required=field.required,
+        enum=list(field.enum),
+        minimum=field.minimum,
+        maximum=field.maximum,
+        unit=field.unit,
+        description=field.description,
     )
 
 

@@ -276,8 +276,11 @@ def _definition(session: Session, enrollment: Enrollment) -> PathwayDefinition:
 
 
 def _refresh_flag(session: Session, enrollment: Enrollment, now: datetime) -> None:
-    """Keep the flag and next due date the dashboards filter on."""
+    """Keep the flag, next due date and progress figures the dashboards list and filter on."""
     report = progress(compiled(session, _definition(session, enrollment)), enrollment.state, now)
     enrollment.flag = report.flag
     enrollment.next_due_at = report.next_due
+    enrollment.steps_done = report.done
+    enrollment.steps_expected = report.expected
+    enrollment.phase = report.phase
     session.add(enrollment)

@@ -101,13 +101,13 @@ def complete_task(
 ) -> tuple[PathwayEvent, bool]:
     """Record the completion as an event, once its data fits the task's form."""
     task = _open_task(uow.session, task_id)
-    check_recorded(_form(uow.session, task), data, projection=False)  # bad input stops here
+    check_recorded(task_form(uow.session, task), data, projection=False)  # bad input stops here
     key = idempotency_key or _key(task, "complete", data)
     event = {"task": task.engine_task, "data": data}
     return record_event(uow, task.enrollment_id, "task_completed", event, key, actor, now)
 
 
-def _form(session: Session, task: StaffTask) -> tuple[Field, ...]:
+def task_form(session: Session, task: StaffTask) -> tuple[Field, ...]:
     """The fields a task records, from the pinned definition (sub-pathways and handlers too)."""
     enrollment = session.get(Enrollment, task.enrollment_id)
     assert enrollment is not None
@@ -158,16 +158,19 @@ def queue(
     *,
     role: str | None = None,
     assignee: str | None = None,
+    enrollment: str | None = None,
     status: str | None = None,
     overdue: bool = False,
     limit: int = 50,
 ) -> list[StaffTask]:
-    """Open tasks for a role or a person, due first, then by priority (indexed)."""
+    """Open tasks for a role, a person or an enrollment, due first, then by priority."""
     query = select(StaffTask)
     if role is not None:
         query = query.where(StaffTask.role == role)  # ix_task_role_queue
     if assignee is not None:
         query = query.where(StaffTask.assignee == assignee)  # ix_task_assignee_queue
+    if enrollment is not None:
+        query = query.where(StaffTask.enrollment_id == enrollment)
     if status is not None:
         query = query.where(StaffTask.status == status)
     else:

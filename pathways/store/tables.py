@@ -66,6 +66,9 @@ class Enrollment(SQLModel, table=True):
     flag: str = Field(max_length=20)
     outcome: str | None = Field(default=None, max_length=100)
     next_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    steps_done: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    steps_expected: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    phase: str | None = Field(default=None, max_length=100)
     enrolled_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -230,16 +230,53 @@ def test_list_items_carry_stored_columns_only(api: Api) -> None:
     assert set(item) == {
         "id",
         "patient_id",
+        "patient",
         "pathway",
         "version",
         "status",
         "flag",
+        "phase",
+        "steps_done",
+        "steps_expected",
         "next_due_at",
         "enrolled_at",
         "updated_at",
     }
     assert (item["id"], item["status"], item["flag"]) == (enrollment_id, "active", "on_track")
-    assert item["next_due_at"] == _detail(api, enrollment_id)["progress"]["next_due"]
+    progress = _detail(api, enrollment_id)["progress"]
+    assert item["next_due_at"] == progress["next_due"]
+    assert (item["steps_done"], item["steps_expected"], item["phase"]) == (
+        progress["done"],
+        progress["expected"],
+        progress["phase"],
+    )
+    assert item["steps_expected"] > 0
+    assert item["patient"] == {"mrn": "MRN-E1", "display_name": "Patient MRN-E1"}
+
+
+def test_progress_columns_move_as_tasks_are_completed(api: Api) -> None:
+    enrollment_id = _enrolled(api)
+    [before] = _listed(api)
+    [task] = [
+        t
+        for t in api.call("GET", "/tasks", params={"enrollment": enrollment_id}).json()
+        if t["step"] == "baseline_imaging"
+    ]
+    completed = api.call("POST", f"/tasks/{task['id']}/complete", "radiology", json={"data": {}})
+    assert completed.status_code == 202, completed.text
+    assert api.work() == 1
+    [after] = _listed(api)
+    assert after["steps_done"] == before["steps_done"] + 1
+    assert after["steps_expected"] == before["steps_expected"]
+
+
+def test_the_dashboard_role_never_sees_who_the_patient_is(api: Api) -> None:
+    enrollment_id = _enrolled(api)
+    [item] = _listed(api, "dashboard")
+    assert item["patient"] is None
+    assert _detail(api, enrollment_id)["patient"] is None
+    shown = api.call("GET", f"/enrollments/{enrollment_id}", "navigator").json()
+    assert shown["patient"] == {"mrn": "MRN-E1", "display_name": "Patient MRN-E1"}
 
 
 def test_cursor_pages_cover_every_enrollment_once_in_due_order(api: Api) -> None:

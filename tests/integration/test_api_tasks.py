@@ -58,7 +58,7 @@ def test_a_navigators_queue_is_soonest_due_first(api: Api) -> None:
 
 def test_a_navigator_must_name_a_role_or_an_assignee(api: Api) -> None:
     api.enrolled()
-    _problem(api.call("GET", "/tasks"), 422, "give role or assignee")
+    _problem(api.call("GET", "/tasks"), 422, "give role, assignee or enrollment")
     listed = api.call("GET", "/tasks", "admin", params={"role": "oncology_nurse"}).json()
     assert [task["step"] for task in listed] == ["teaching"]
 
@@ -289,3 +289,35 @@ def test_an_unknown_task_is_a_404_problem(
 def test_task_requests_without_a_token_get_a_401_problem(api: Api, method: str, path: str) -> None:
     response = api.client.request(method, path, json={})
     _problem(response, 401, "Authorization: Bearer TOKEN")
+
+
+def test_a_task_carries_its_form_as_the_pathway_declares_it(api: Api) -> None:
+    api.enrolled()
+    form = _task(api, _task_id(api, "baseline_labs"), "lab")["form"]
+    assert [(f["name"], f["type"], f["unit"], f["required"]) for f in form] == [
+        ("anc", "number", "/uL", True),
+        ("platelets", "number", "/uL", True),
+    ]
+    assert _task(api, _task_id(api, "baseline_imaging"), "radiology")["form"] == []
+
+
+def test_an_enrollments_open_tasks_are_listed_for_its_patient_view(api: Api) -> None:
+    first, second = api.enrolled("MRN-F1"), api.enrolled("MRN-F2")
+    listed = api.call("GET", "/tasks", params={"enrollment": first}).json()
+    assert {task["enrollment_id"] for task in listed} == {first}
+    assert {task["step"] for task in listed} >= {"baseline_labs", "baseline_imaging"}
+    assert all(task["enrollment_id"] != second for task in listed)
+    # staff still see only their own role's part of it
+    mine = api.call("GET", "/tasks", "lab", params={"enrollment": first}).json()
+    assert [task["step"] for task in mine] == ["baseline_labs"]
+
+
+def test_completion_data_is_shown_to_staff_and_never_to_the_dashboard(api: Api) -> None:
+    api.enrolled()
+    labs = _task_id(api, "baseline_labs")
+    api.call("POST", f"/tasks/{labs}/complete", "lab", json={"data": LABS})
+    assert api.work() == 1
+    assert [e["data"] for e in _task(api, labs, "lab")["events"]] == [
+        {"task": _task(api, labs)["events"][0]["data"]["task"], "data": LABS}
+    ]
+    assert [e["data"] for e in _task(api, labs, "dashboard")["events"]] == [None]

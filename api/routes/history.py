@@ -1,0 +1,69 @@
+"""/enrollments/{id}/events: an enrollment's event history, and what the engine made of each.
+
+The event log is append-only; this is its reading for people. What an event carried (a
+recorded ANC, a hold's reason) is shown only to roles that may see patients.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlmodel import col, select
+
+from api.deps import Reader, SessionDep
+from pathways.store.enrollments import NotFound
+from pathways.store.tables import Enrollment, PathwayEvent
+
+router = APIRouter(prefix="/enrollments", tags=["enrollments"])
+
+Outcome = Literal["waiting", "applied", "rejected"]
+
+
+class EventOut(BaseModel):
+    """An event sent for an enrollment, and its outcome: waiting, applied or rejected (why)."""
+
+    event: int
+    type: str
+    actor: str
+    recorded_at: datetime
+    outcome: Outcome
+    reason: str | None
+    data: dict[str, Any] | None = None  # for roles that may see patients
+
+
+def event_out(event: PathwayEvent, with_data: bool = False) -> EventOut:
+    """The public form of a stored event."""
+    assert event.id is not None
+    if event.processed_at is None:
+        outcome: Outcome = "waiting"
+    else:
+        outcome = "applied" if event.rejected_reason is None else "rejected"
+    return EventOut(
+        event=event.id,
+        type=event.type,
+        actor=event.actor,
+        recorded_at=event.recorded_at,
+        outcome=outcome,
+        reason=event.rejected_reason,
+        data=event.data if with_data else None,
+    )
+
+
+@router.get("/{enrollment_id}/events")
+def list_events(
+    enrollment_id: str,
+    who: Reader,
+    db: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[EventOut]:
+    """The newest events first (enrolment included), each with its outcome."""
+    if db.get(Enrollment, enrollment_id) is None:
+        raise NotFound(f"no enrollment {enrollment_id}")
+    rows = db.exec(
+        select(PathwayEvent)
+        .where(PathwayEvent.enrollment_id == enrollment_id)
+        .order_by(col(PathwayEvent.id).desc())
+        .limit(limit)
+    )
+    return [event_out(row, with_data=who.sees_patients()) for row in rows]
