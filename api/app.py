@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, HTTPException
 from sqlalchemy import Engine, text
 
-from api import problems
+from api import problems, web
 from api.etag import ETagMiddleware
 from api.routes import (
     changes,
@@ -45,6 +45,7 @@ def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str)
         metrics,
     ):
         app.include_router(module.router)
+    web.install(app)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:

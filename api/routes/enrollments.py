@@ -130,7 +130,8 @@ class EnrollmentDetail(BaseModel):
     updated_at: datetime
     parameters: dict[str, Any]
     progress: ProgressPublic
-    timeline: list[TimelineRow]  # the engine's projected rows, served as they are
+    history: list[TimelineRow]  # staff tasks ended so far, oldest first, from the store
+    timeline: list[TimelineRow]  # the engine's projection from now on, served as it is
 
 
 @router.post("", status_code=201)
@@ -324,8 +325,41 @@ def _detail(session: Session, enrollment: Enrollment, now: datetime) -> Enrollme
             planned_end=report.planned_end,
             current=list(report.current),
         ),
+        history=_ended_tasks(session, enrollment.id),
         timeline=timeline.rows,
     )
+
+
+def _ending(task: StaffTask) -> str:
+    if task.status == "completed":
+        return "completed"
+    return "skipped" if (task.status_reason or "").startswith("skipped") else "cancelled"
+
+
+def _ended_tasks(session: Session, enrollment_id: str) -> list[TimelineRow]:
+    """The enrollment's finished staff tasks as timeline rows (the state keeps no history)."""
+    ended = session.exec(
+        select(StaffTask)
+        .where(
+            StaffTask.enrollment_id == enrollment_id,
+            col(StaffTask.status).in_(("completed", "cancelled")),
+        )
+        .order_by(col(StaffTask.updated_at), col(StaffTask.id))
+    )
+    return [
+        TimelineRow(
+            step=task.step,
+            title=task.title,
+            role=task.role,
+            kind="task",
+            pathway=task.pathway,
+            ready=task.created_at,
+            due=task.due_at,
+            done=task.updated_at,
+            ended=_ending(task),
+        )
+        for task in ended
+    ]
 
 
 @router.post("/{enrollment_id}/events", status_code=202)

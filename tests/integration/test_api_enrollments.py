@@ -268,6 +268,16 @@ def test_progress_columns_move_as_tasks_are_completed(api: Api) -> None:
     [after] = _listed(api)
     assert after["steps_done"] == before["steps_done"] + 1
     assert after["steps_expected"] == before["steps_expected"]
+    [done] = _detail(api, enrollment_id)["history"]
+    assert (done["step"], done["ended"], done["role"]) == (
+        "baseline_imaging",
+        "completed",
+        "radiology",
+    )
+    assert done["ready"] <= done["done"]
+    assert "baseline_imaging" not in {
+        row["step"] for row in _detail(api, enrollment_id)["timeline"]
+    }
 
 
 def test_the_dashboard_role_never_sees_who_the_patient_is(api: Api) -> None:

@@ -1,0 +1,42 @@
+// Sign in with a bearer token (issued by `carepath token create --role ROLE`).
+
+import { ApiError, session } from "../http.js";
+import { h } from "../ui.js";
+
+export function signInView(signedIn) {
+  const input = h("input", { type: "password", name: "token", autocomplete: "off", required: true, placeholder: "Paste your token", "aria-label": "Token" });
+  const error = h("p", { class: "error", role: "alert" });
+  const submit = async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    session.token = input.value.trim();
+    try {
+      await signedIn();
+    } catch (problem) {
+      session.token = null;
+      session.me = null;
+      error.textContent = problem instanceof ApiError && problem.status === 401
+        ? "That token is not valid. Ask your administrator for a new one."
+        : `Could not sign in: ${problem.message}`;
+    }
+  };
+  const node = h(
+    "section",
+    { class: "signin" },
+    h(
+      "div",
+      { class: "card" },
+      h("h1", {}, h("span", { class: "brand-mark", style: { background: "url(/static/favicon.svg) center/cover", width: "28px", height: "28px", borderRadius: "6px", display: "inline-block" } }), "carepath"),
+      h("p", { class: "muted" }, "Spinal tumour care pathways: who is on track, what is late, what comes next."),
+      h(
+        "form",
+        { onsubmit: submit },
+        h("label", { class: "field" }, "Access token", input),
+        error,
+        h("button", { type: "submit", class: "primary" }, "Sign in"),
+      ),
+      h("p", { class: "muted small" }, "Tokens are kept for this browser tab only."),
+    ),
+  );
+  return { node };
+}
