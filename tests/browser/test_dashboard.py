@@ -221,6 +221,16 @@ def test_the_library_draws_each_pathway_and_the_board_agenda_is_shown(
     expect(page.get_by_test_id("diagram").locator("[data-rendered] svg")).to_be_visible()
     expect(page.get_by_test_id("diagram")).to_contain_text("counts_check")
     screenshot(page, "13-pathway-diagram")
+    # Emery's case preparation done (through the API): the case waits for the next board.
+    emery = next(
+        item for item in server.api("GET", "/enrollments", params={"text": "Emery"}).json()["items"]
+    )
+    for task in server.api("GET", "/tasks", params={"enrollment": emery["id"]}).json():
+        done = server.api("POST", f"/tasks/{task['id']}/complete", json={"data": {}})
+        assert done.status_code == 202, done.text
     page.click("[data-nav=board]")
-    expect(page.locator(".page-head")).to_contain_text("on the agenda")
+    expect(page.get_by_test_id("agenda").locator("tr[data-enrollment]")).to_contain_text(
+        "Emery Demo"
+    )
+    expect(page.locator(".page-head")).to_contain_text("1 case on the agenda")
     screenshot(page, "14-tumour-board")
