@@ -7,7 +7,6 @@ enrolment to first treatment; and the agenda of the next tumour board.
 import statistics
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -17,9 +16,8 @@ from sqlmodel import Session, col, select
 from api.deps import Reader, SessionDep
 from pathways.model import Wait
 from pathways.runtime.definition import Definition
-from pathways.runtime.state import iso
 from pathways.store.definitions import compiled
-from pathways.store.tables import Enrollment, PathwayDefinition, StaffTask
+from pathways.store.tables import Enrollment, PathwayDefinition, StaffTask, Timer
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 
@@ -149,24 +147,28 @@ def _board(db: Session, now: datetime) -> BoardAgenda | None:
     if slot is None:
         return None
     meets_at = calendar.next_slot(now, slot)
-    # Only definitions that can wait for the board (their own steps or a sub-pathway's).
-    waiting: dict[int, Definition] = {}
-    for row in rows:
-        definition = compiled(db, row)
-        if any(True for _ in _board_waits(definition)):
-            assert row.id is not None
-            waiting[row.id] = definition
-    cases: list[BoardCase] = []
-    if waiting:
-        query = (
-            select(Enrollment.id, Enrollment.pathway, Enrollment.definition_id, Enrollment.state)
-            .where(Enrollment.status == "active", col(Enrollment.definition_id).in_(list(waiting)))
-            .order_by(col(Enrollment.enrolled_at), col(Enrollment.id))
+    # The agenda is read off the pending board timers (indexed by due time), never by loading
+    # every enrollment's state: a board wait's timer falls due when the meeting starts.
+    waits = [
+        and_(col(Enrollment.definition_id) == row.id, col(Timer.step).in_(steps))
+        for row in rows
+        if (steps := sorted(set(_board_waits(compiled(db, row)))))
+    ]
+    if not waits:
+        return BoardAgenda(meets_at=meets_at, enrollments=[])
+    query = (
+        select(Enrollment.id, Enrollment.pathway)
+        .join(Timer, col(Timer.enrollment_id) == col(Enrollment.id))
+        .where(
+            col(Timer.fired_at).is_(None),
+            col(Timer.cancelled_at).is_(None),
+            col(Timer.due_at) == meets_at,
+            col(Enrollment.status) == "active",
+            or_(*waits),
         )
-        meeting = iso(meets_at)
-        for enrollment_id, pathway, definition_id, state in db.exec(query):
-            if meeting in _board_dues(waiting[definition_id], state["frame"]):
-                cases.append(BoardCase(enrollment_id=enrollment_id, pathway=pathway))
+        .order_by(col(Enrollment.enrolled_at), col(Enrollment.id))
+    )
+    cases = [BoardCase(enrollment_id=e, pathway=p) for e, p in db.exec(query)]
     return BoardAgenda(meets_at=meets_at, enrollments=cases)
 
 
@@ -177,16 +179,3 @@ def _board_waits(definition: Definition) -> Iterator[str]:
             yield step_id
     for callee in definition.callees.values():
         yield from _board_waits(callee)
-
-
-def _board_dues(definition: Definition, frame: dict[str, Any]) -> Iterator[str]:
-    """When each open board wait of a frame (and of the sub-pathways it runs) ends."""
-    for step_id, instance in frame["active"].items():
-        if "child" in instance:
-            yield from _board_dues(definition.callees[step_id], instance["child"])
-            continue
-        step = definition.steps.get(step_id)
-        if isinstance(step, Wait) and step.until == BOARD_SLOT and "timer" in instance:
-            due = instance.get("due")
-            if due is not None:
-                yield due

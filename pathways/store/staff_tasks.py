@@ -166,9 +166,9 @@ def queue(
     """Open tasks for a role, a person or an enrollment, due first, then by priority."""
     query = select(StaffTask)
     if role is not None:
-        query = query.where(StaffTask.role == role)  # ix_task_role_queue
+        query = query.where(StaffTask.role == role)  # ix_task_open_role_queue
     if assignee is not None:
-        query = query.where(StaffTask.assignee == assignee)  # ix_task_assignee_queue
+        query = query.where(StaffTask.assignee == assignee)  # ix_task_open_assignee_queue
     if enrollment is not None:
         query = query.where(StaffTask.enrollment_id == enrollment)
     if status is not None:

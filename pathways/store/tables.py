@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from pathways.store.types import UTCDateTime
@@ -13,6 +13,7 @@ from pathways.store.types import UTCDateTime
 # Sort key for FHIR Task priorities: the most urgent first.
 PRIORITY_RANK = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 OPEN_TASK_STATUSES = ("ready", "in-progress", "on-hold")
+OPEN_WHERE = "status IN ('ready', 'in-progress', 'on-hold')"  # partial queue indexes
 
 
 class PathwayDefinition(SQLModel, table=True):
@@ -107,6 +108,25 @@ class StaffTask(SQLModel, table=True):
         Index("ix_task_role_queue", "role", "status", "due_at", "priority_rank"),
         Index("ix_task_assignee_queue", "assignee", "status", "due_at", "priority_rank"),
         Index("ix_task_overdue", "status", "due_at"),
+        # open tasks only, in queue order: the first page of a queue without a sort (0005)
+        Index(
+            "ix_task_open_role_queue",
+            "role",
+            "due_at",
+            "priority_rank",
+            "id",
+            postgresql_where=text(OPEN_WHERE),
+            sqlite_where=text(OPEN_WHERE),
+        ),
+        Index(
+            "ix_task_open_assignee_queue",
+            "assignee",
+            "due_at",
+            "priority_rank",
+            "id",
+            postgresql_where=text(OPEN_WHERE),
+            sqlite_where=text(OPEN_WHERE),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)

