@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pathways.calendars import ClinicCalendar
 from pathways.library import Library
@@ -27,7 +28,7 @@ class Definition:
     branches: dict[str, int]  # join state -> number of branches it waits for
     callees: dict[str, Definition] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """'id@version', as stored in enrollment state."""
         return f"{self.pathway.id}@{self.pathway.version}"

@@ -74,21 +74,31 @@ def step(
     definition: Definition, state: State, event: Event, now: datetime
 ) -> tuple[State, list[Effect]]:
     """Apply one event; the new state and the effects to carry out."""
-    if state.get("schema") != SCHEMA_VERSION or state.get("pathway") != definition.key:
+    root = clone(state)
+    return root, apply_in_place(definition, root, event, now)
+
+
+def apply_in_place(
+    definition: Definition, root: State, event: Event, now: datetime
+) -> list[Effect]:
+    """`step` without the copy: change `root` itself and return the effects.
+
+    Only for a state nobody else sees, such as a simulation's or projection's own copy: an
+    event rejected part-way through leaves that state half-changed."""
+    if root.get("schema") != SCHEMA_VERSION or root.get("pathway") != definition.key:
         raise EventRejected(
-            f"state is for {state.get('pathway')} (schema {state.get('schema')}), "
+            f"state is for {root.get('pathway')} (schema {root.get('schema')}), "
             f"not {definition.key} (schema {SCHEMA_VERSION})"
         )
-    if state["status"] in TERMINAL:
-        raise EventRejected(f"the enrollment is {state['status']}; it takes no more events")
-    root = clone(state)
+    if root["status"] in TERMINAL:
+        raise EventRejected(f"the enrollment is {root['status']}; it takes no more events")
     changes = Changes(root, now)
     top = _top(definition, changes)
     apply = _APPLY.get(type(event))
     if apply is None:
         raise EventRejected(f"{type(event).__name__} is not an event the engine takes")
     apply(top, event)
-    return root, changes.effects
+    return changes.effects
 
 
 def _top(definition: Definition, changes: Changes) -> RunningPathway:

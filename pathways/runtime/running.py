@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from string import Formatter
 from typing import Any
 
@@ -105,9 +106,12 @@ class RunningPathway:
 
     def render(self, text: str, extra: dict[str, Any] | None = None) -> str:
         """Text with {name} filled in; a name without a value yet shows as '...'."""
+        template = _template(text)
+        if len(template) == 1 and template[0][1] is None:
+            return template[0][0]  # nothing to fill in
         scope = self.scope(extra)
         parts = []
-        for literal, name, _, _ in Formatter().parse(text):
+        for literal, name in template:
             parts.append(literal)
             if name is not None:
                 parts.append(str(scope[name]) if name in scope else "...")
@@ -123,7 +127,7 @@ class RunningPathway:
             days = count if isinstance(count, int) else int(self.frame["parameters"][count])
             return calendar.add_working_days(start, days)
         if isinstance(spec, DurationParameter):
-            parsed = parse_iso(str(self.frame["parameters"][spec.name]))
+            parsed = _duration(str(self.frame["parameters"][spec.name]))
             assert parsed is not None
             return calendar.add(start, parsed)
         assert isinstance(spec, Duration)
@@ -168,8 +172,7 @@ class RunningPathway:
                 self._count("skipped", state_id)
                 self.leave(state_id, "skipped")
                 return
-        handler = getattr(self, f"_enter_{kind}")
-        handler(state_id, step, via)
+        _ENTER[kind](self, state_id, step, via)
 
     def _enter_start(self, state_id: str, step: object, via: object) -> None:
         self.leave(state_id, "enrolled")
@@ -358,6 +361,26 @@ class RunningPathway:
             if "stuck" in instance:
                 del self.frame["active"][state_id]
                 self.go(state_id)
+
+
+# How each kind of state is entered, looked up once rather than by name at every entry.
+_ENTER: dict[str, Callable[[RunningPathway, str, Any, Any], None]] = {
+    name.removeprefix("_enter_"): method
+    for name, method in vars(RunningPathway).items()
+    if name.startswith("_enter_")
+}
+
+
+@lru_cache(maxsize=1024)
+def _template(text: str) -> tuple[tuple[str, str | None], ...]:
+    """A text's literal parts and the names to fill in, parsed once per text."""
+    return tuple((literal, name) for literal, name, _, _ in Formatter().parse(text))
+
+
+@lru_cache(maxsize=1024)
+def _duration(text: str) -> Duration | None:
+    """A duration parameter's value, parsed once per value."""
+    return parse_iso(text)
 
 
 class _Missing:

@@ -120,6 +120,9 @@ class _Driver:
         self.occurrences: dict[str, int] = {}
         self.decisions = list(scenario.decisions)
         self.scripted = sorted(scenario.events, key=lambda scripted: scripted.day)
+        self.definitions: dict[str, Definition] = {}
+        for called in reversed(_all(definition)):  # the first of a key wins, as it did
+            self.definitions[called.key] = called
 
     def run(self, effects: list[Effect]) -> Timeline:
         self._absorb(effects)
@@ -263,10 +266,8 @@ class _Driver:
         return self.definition.calendar.in_working_hours(max(finish, self.now))
 
     def _step(self, pathway_key: str, step_id: str) -> object:
-        for definition in _all(self.definition):
-            if definition.key == pathway_key:
-                return definition.steps.get(step_id)
-        return None
+        definition = self.definitions.get(pathway_key)
+        return definition.steps.get(step_id) if definition is not None else None
 
     def _pathway_of(self, step_id: str) -> str:
         for definition in _all(self.definition):
@@ -323,9 +324,12 @@ class _Driver:
 def _engine_step(
     definition: Definition, state: State, event: Event, now: datetime
 ) -> tuple[State, list[Effect]]:
-    from pathways.runtime.engine import step
+    """`step` on the driver's own state (a fresh enrolment, or the copy `project` made):
+    nobody else sees it, and a rejection ends the run, so it is changed in place rather
+    than copied at every event."""
+    from pathways.runtime.engine import apply_in_place
 
-    return step(definition, state, event, now)
+    return state, apply_in_place(definition, state, event, now)
 
 
 def _running(definition: Definition, state: State, now: datetime) -> RunningPathway:
@@ -342,6 +346,8 @@ def _all(definition: Definition) -> list[Definition]:
 
 
 def _number(event: Event) -> int:
-    ident = getattr(event, "task", None) or getattr(event, "timer", None) or "0"
-    digits = "".join(ch for ch in str(ident) if ch.isdigit())
+    ident = str(getattr(event, "task", None) or getattr(event, "timer", None) or "0")
+    if ident[1:].isdigit():  # the engine's own ids: T12, W3
+        return int(ident[1:])
+    digits = "".join(ch for ch in ident if ch.isdigit())
     return int(digits or 0)
