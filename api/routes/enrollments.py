@@ -292,7 +292,9 @@ def read_enrollment(enrollment_id: str, who: Reader, db: SessionDep) -> Enrollme
     enrollment = db.get(Enrollment, enrollment_id)
     if enrollment is None:
         raise NotFound(f"no enrollment {enrollment_id}")
-    detail = _detail(db, enrollment, datetime.now(UTC))
+    # As of the current minute: a projection made from the exact instant would differ at every
+    # poll for work already late, and no ETag would ever match.
+    detail = _detail(db, enrollment, datetime.now(UTC).replace(second=0, microsecond=0))
     patient = db.get(Patient, enrollment.patient_id) if who.sees_patients() else None
     if patient is not None:
         detail.patient = PatientBrief(mrn=patient.mrn, display_name=patient.display_name)
@@ -303,8 +305,8 @@ def _detail(session: Session, enrollment: Enrollment, now: datetime) -> Enrollme
     row = session.get(PathwayDefinition, enrollment.definition_id)
     assert row is not None
     definition = compiled(session, row)
-    report = progress(definition, enrollment.state, now)
     timeline = project(definition, enrollment.state, now)
+    report = progress(definition, enrollment.state, now, timeline)
     return EnrollmentDetail(
         id=enrollment.id,
         patient_id=enrollment.patient_id,

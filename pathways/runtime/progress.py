@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pathways.runtime.definition import Definition
 from pathways.runtime.running import Changes, RunningPathway, shifted
-from pathways.runtime.simulation import project
+from pathways.runtime.simulation import Timeline, project
 from pathways.runtime.state import TERMINAL, State, moment
 
 FLAGS = ("on_track", "at_risk", "overdue", "on_hold", "completed")
@@ -40,15 +40,21 @@ class Progress:
     phase: str | None
 
 
-def progress(definition: Definition, state: State, now: datetime) -> Progress:
-    """The progress of an enrollment as a navigator reads it."""
+def progress(
+    definition: Definition, state: State, now: datetime, projection: Timeline | None = None
+) -> Progress:
+    """The progress of an enrollment as a navigator reads it.
+
+    Pass `projection` when the caller has already run `project(definition, state, now)`, so it
+    is not run twice (the API shows both)."""
     top = RunningPathway(definition, state["frame"], Changes(state, now))
     current = tuple(_open_steps(top))
     done = state["frame"]["work"] + sum(_child_work(top))
     planned = moment(state["planned_end"]) if state.get("planned_end") else None
     if state["status"] in TERMINAL:
         return Progress(state["status"], "completed", done, done, (), None, None, planned, None)
-    projection = project(definition, state, now)
+    if projection is None:
+        projection = project(definition, state, now)
     remaining = sum(1 for row in projection.rows if row.ended == "completed")
     dues = [step.due for step in current if step.due is not None]
     return Progress(

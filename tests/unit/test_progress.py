@@ -17,7 +17,7 @@ from pathways.runtime.events import (
 )
 from pathways.runtime.progress import progress
 from pathways.runtime.scenario import Scenario
-from pathways.runtime.simulation import simulate
+from pathways.runtime.simulation import project, simulate
 from pathways.runtime.state import moment
 from tests.conftest import toronto, typical_patient
 
@@ -147,3 +147,13 @@ def test_a_task_overdue_before_a_hold_is_still_overdue_after_it(definitions: Def
     state, _ = step(chemotherapy, state, HoldRequested("family emergency"), late)
     state, _ = step(chemotherapy, state, ResumeRequested("back"), late + timedelta(days=3))
     assert progress(chemotherapy, state, late + timedelta(days=3)).flag == "overdue"
+
+
+def test_a_projection_passed_in_gives_the_same_progress_as_one_made_inside(
+    definitions: Definitions,
+) -> None:
+    chemotherapy = definitions("chemotherapy")
+    state, _ = start(chemotherapy, Enrolled(), T0)
+    later = T0 + timedelta(days=3)
+    timeline = project(chemotherapy, state, later)
+    assert progress(chemotherapy, state, later, timeline) == progress(chemotherapy, state, later)
