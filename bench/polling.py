@@ -457,22 +457,9 @@ def _usual(definition: Any, task: Any) -> dict[str, Any]:
                 fields = step.record
             break
         pending.extend(found.callees.values())
-    values: dict[str, Any] = {}
-    for item in fields:
-        if not item.required:
-            continue
-        if item.name in USUAL_VALUES:
-            values[item.name] = USUAL_VALUES[item.name]
-        elif item.enum:
-            values[item.name] = item.enum[0]
-        elif item.type in ("integer", "number"):
-            low = item.minimum if item.minimum is not None else 0
-            values[item.name] = int(low) if item.type == "integer" else float(low)
-        elif item.type == "boolean":
-            values[item.name] = False
-        else:
-            values[item.name] = "as usual"
-    return values
+    from pathways.store.demo import usual_record
+
+    return usual_record(fields, USUAL_VALUES, "as usual")
 
 
 def _escalate(engine: Engine, now: datetime) -> None:

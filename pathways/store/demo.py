@@ -151,13 +151,20 @@ def _drive_to_end(engine: Engine, enrollment_id: str, start: datetime, now: date
 
 def _typical(definition: Definition, task: StaffTask) -> dict[str, Any]:
     step = definition.steps.get(task.step)
-    fields: tuple[Field, ...] = step.record if isinstance(step, Task) else ()
+    return usual_record(step.record if isinstance(step, Task) else ())
+
+
+def usual_record(
+    fields: tuple[Field, ...], usual: dict[str, Any] = USUAL_VALUES, text: str = "demo"
+) -> dict[str, Any]:
+    """What staff record on the usual path: `usual` where named, else the first enum value,
+    the lowest number, false or `text`; optional fields are left out."""
     values: dict[str, Any] = {}
     for field in fields:
         if not field.required:
             continue
-        if field.name in USUAL_VALUES:
-            values[field.name] = USUAL_VALUES[field.name]
+        if field.name in usual:
+            values[field.name] = usual[field.name]
         elif field.enum:
             values[field.name] = field.enum[0]
         elif field.type in ("integer", "number"):
@@ -166,5 +173,5 @@ def _typical(definition: Definition, task: StaffTask) -> dict[str, Any]:
         elif field.type == "boolean":
             values[field.name] = False
         else:
-            values[field.name] = "demo"
+            values[field.name] = text
     return values

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.integration.processes import CAREPATH, ROOT, CarepathProcess, free_port, wait_until
+from tests.integration.processes import CAREPATH, ROOT, CarepathProcess, free_port
 
 ADMIN_TOKEN = "browser-test-admin-token-0123456789"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -66,14 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     process = CarepathProcess(["up", "--port", str(port)], env, folder / "up.log")
     base = f"http://127.0.0.1:{port}"
     try:
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{base}/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, 90, "carepath up to answer /health\n" + process.output())
+        process.wait_healthy(base)
         tokens = {"admin": ADMIN_TOKEN}
         for role in ("navigator", "dashboard", "lab"):
             made = subprocess.run(

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 CAREPATH = [sys.executable, "-c", "from pathways.cli import main; main()"]
 
@@ -115,6 +117,17 @@ class CarepathProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
+
+    def wait_healthy(self, base: str, timeout: float = 90) -> None:
+        """Wait until the server at `base` answers /health with 200."""
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{base}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout, f"{base}/health to answer\n{self.output()}")
 
 
 class SharedRedis:

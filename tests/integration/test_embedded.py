@@ -21,14 +21,7 @@ def test_up_serves_the_demo_and_applies_events_in_process(tmp_path: Path) -> Non
     server = CarepathProcess(["up", "--port", str(port)], env, tmp_path / "up.log")
     base = f"http://127.0.0.1:{port}"
     try:
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{base}/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, 60, "carepath up to answer /health\n" + server.output())
+        server.wait_healthy(base, 60)
         assert f"sign in with the bearer token: {TOKEN}" in server.output()
         assert httpx.get(f"{base}/enrollments", timeout=5).status_code == 401
         auth = {"Authorization": f"Bearer {TOKEN}"}
