@@ -339,25 +339,11 @@ def _template(engine: Engine, number: int, plan: Plan, now: datetime) -> str:
     if plan.fate in ("on_hold", "withdrawn"):
         event_type = "hold" if plan.fate == "on_hold" else "withdraw"
         reason = "admitted for pain control" if event_type == "hold" else "moved away"
-        _event(engine, enrollment.id, event_type, {"reason": reason}, max(moment, stop))
+        from pathways.store.demo import record_and_apply
+
+        data = {"reason": reason}
+        record_and_apply(engine, enrollment.id, event_type, data, max(moment, stop), ACTOR)
     return enrollment.id
-
-
-def _event(
-    engine: Engine, enrollment_id: str, event_type: str, data: dict[str, Any], at: datetime
-) -> None:
-    """Record an event and apply it at once, as the API and a worker would."""
-    from pathways.store.enrollments import apply_event, record_event
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        event, _ = record_event(
-            uow, enrollment_id, event_type, data, f"bench:{event_type}", ACTOR, at
-        )
-        uow.commit()
-    assert event.id is not None
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        apply_event(uow, event.id, at)
 
 
 def _work(
@@ -366,11 +352,11 @@ def _work(
     """Work an enrollment as the clinic does: beat fires timers when due (up to now); staff
     complete the oldest open task some time before or after its due date (up to
     `staff_until`, earlier than now for staff who fell behind). The moment worked up to."""
-    from pathways.store.definitions import compiled
+    from pathways.store.definitions import pinned
     from pathways.store.enrollments import apply_event
     from pathways.store.staff_tasks import complete_task, skip_task
-    from pathways.store.sweeps import fire_due_timers
-    from pathways.store.tables import Enrollment, PathwayDefinition, StaffTask, Timer
+    from pathways.store.sweeps import fire_due_timers, next_timer
+    from pathways.store.tables import Enrollment, StaffTask
     from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
     moment = start
@@ -380,9 +366,7 @@ def _work(
             assert enrollment is not None
             if enrollment.status != "active":
                 break
-            row = session.get(PathwayDefinition, enrollment.definition_id)
-            assert row is not None
-            definition = compiled(session, row)
+            definition = pinned(session, enrollment)
             task = session.exec(
                 select(StaffTask)
                 .where(
@@ -391,15 +375,7 @@ def _work(
                 )
                 .order_by(col(StaffTask.created_at), col(StaffTask.id))
             ).first()
-            timer = session.exec(
-                select(Timer)
-                .where(
-                    Timer.enrollment_id == enrollment_id,
-                    col(Timer.fired_at).is_(None),
-                    col(Timer.cancelled_at).is_(None),
-                )
-                .order_by(col(Timer.due_at))
-            ).first()
+            timer = next_timer(session, enrollment_id)
         done_at = _done_at(task, moment) if task is not None else None
         if done_at is not None and done_at > staff_until:
             done_at = None
@@ -610,47 +586,51 @@ def _load(connection: Any, templates: list[str], size: Size) -> None:
     indexes = _secondary_indexes(connection, ("patient", "enrollment", "staff_task", "timer"))
     for name, _ in indexes:
         run(text(f'DROP INDEX "{name}"'))
-    names, values = _select_list(
-        _columns(connection, "patient"),
+    copy = _copier(connection)
+    copy(
+        "patient",
         "p",
         {
             "id": "m.patient_id",
             "mrn": "'BENCH-' || lpad(m.g::text, 7, '0')",
             "display_name": "'Bench patient ' || m.g",
         },
+        "p.id = t.patient_id",
     )
-    run(
-        text(
-            f"INSERT INTO patient ({names}) SELECT {values} FROM copy_map m "
-            "JOIN tpl t ON t.idx = m.idx JOIN patient p ON p.id = t.patient_id"
-        )
-    )
-    names, values = _select_list(
-        _columns(connection, "enrollment"),
+    copy(
+        "enrollment",
         "e",
         {"id": "m.enrollment_id", "patient_id": "m.patient_id"},
+        "e.id = t.enrollment_id",
     )
-    run(
-        text(
-            f"INSERT INTO enrollment ({names}) SELECT {values} FROM copy_map m "
-            "JOIN tpl t ON t.idx = m.idx JOIN enrollment e ON e.id = t.enrollment_id"
-        )
-    )
-    names, values = _select_list(
-        _columns(connection, "timer"),
+    copy(
+        "timer",
         "w",
         {"id": "m.enrollment_id || ':' || w.engine_timer", "enrollment_id": "m.enrollment_id"},
-    )
-    run(
-        text(
-            f"INSERT INTO timer ({names}) SELECT {values} FROM copy_map m "
-            "JOIN tpl t ON t.idx = m.idx JOIN timer w ON w.enrollment_id = t.enrollment_id "
-            "WHERE w.fired_at IS NULL AND w.cancelled_at IS NULL"
-        )
+        "w.enrollment_id = t.enrollment_id",
+        "w.fired_at IS NULL AND w.cancelled_at IS NULL",
     )
     _copy_tasks(connection, size)
     for _, definition in indexes:
         run(text(definition))
+
+
+def _copier(connection: Any) -> Callable[..., None]:
+    """Copy a table's template rows once per copy_map row, with some columns replaced."""
+
+    def copy(
+        table: str, alias: str, replaced: dict[str, str], joined: str, where: str = ""
+    ) -> None:
+        names, values = _select_list(_columns(connection, table), alias, replaced)
+        connection.execute(
+            text(
+                f"INSERT INTO {table} ({names}) SELECT {values} FROM copy_map m "
+                f"JOIN tpl t ON t.idx = m.idx JOIN {table} {alias} ON {joined}"
+                + (f" WHERE {where}" if where else "")
+            )
+        )
+
+    return copy
 
 
 def _copy_tasks(connection: Any, size: Size) -> None:

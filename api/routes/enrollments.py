@@ -20,7 +20,7 @@ from api.deps import EngineDep, EnqueueDep, Navigator, Reader, SessionDep
 from api.security import Permission
 from pathways.runtime.progress import OpenStep, progress
 from pathways.runtime.simulation import TimelineRow, project
-from pathways.store.definitions import compiled
+from pathways.store.definitions import pinned
 from pathways.store.enrollments import NotFound, enrol, record_event
 from pathways.store.events import ENROLLED
 from pathways.store.tables import (
@@ -302,9 +302,7 @@ def read_enrollment(enrollment_id: str, who: Reader, db: SessionDep) -> Enrollme
 
 
 def _detail(session: Session, enrollment: Enrollment, now: datetime) -> EnrollmentDetail:
-    row = session.get(PathwayDefinition, enrollment.definition_id)
-    assert row is not None
-    definition = compiled(session, row)
+    definition = pinned(session, enrollment)
     timeline = project(definition, enrollment.state, now)
     report = progress(definition, enrollment.state, now, timeline)
     return EnrollmentDetail(

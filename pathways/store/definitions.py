@@ -12,7 +12,7 @@ from pathways.library import Library, add_text, check_library, definition_files
 from pathways.model import Calendar, Pathway
 from pathways.problems import Problem
 from pathways.runtime.definition import Definition, load_definition
-from pathways.store.tables import PathwayDefinition
+from pathways.store.tables import Enrollment, PathwayDefinition
 
 
 class DefinitionRejected(Exception):
@@ -132,6 +132,13 @@ def _library(session: Session, until: int | None) -> Library:
 
 
 _COMPILED: dict[tuple[str, int, str], Definition] = {}
+
+
+def pinned(session: Session, enrollment: Enrollment) -> Definition:
+    """The runnable definition an enrollment is pinned to."""
+    row = session.get(PathwayDefinition, enrollment.definition_id)
+    assert row is not None, f"enrollment {enrollment.id} lost its definition"
+    return compiled(session, row)
 
 
 def compiled(session: Session, row: PathwayDefinition) -> Definition:

@@ -12,11 +12,11 @@ from sqlmodel import Session, col, select
 
 from pathways.model import Field, Task
 from pathways.runtime.definition import Definition
-from pathways.store.definitions import compiled, publish_directory
+from pathways.store.definitions import compiled, pinned, publish_directory
 from pathways.store.enrollments import apply_event, enrol, record_event, register_patient
 from pathways.store.staff_tasks import complete_task, escalate_overdue
-from pathways.store.sweeps import fire_due_timers
-from pathways.store.tables import Enrollment, PathwayDefinition, StaffTask, Timer
+from pathways.store.sweeps import fire_due_timers, next_timer
+from pathways.store.tables import Enrollment, PathwayDefinition, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 NAVIGATOR = "demo.navigator"
@@ -61,7 +61,7 @@ def seed(
             )
             uow.commit()
         if then == "on_hold":
-            _event(
+            record_and_apply(
                 engine,
                 enrollment.id,
                 "hold",
@@ -84,17 +84,23 @@ def _definition(session: Session, pathway: str) -> PathwayDefinition:
     ).one()
 
 
-def _event(
-    engine: Engine, enrollment_id: str, event_type: str, data: dict[str, Any], at: datetime
+def record_and_apply(
+    engine: Engine,
+    enrollment_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    at: datetime,
+    actor: str = NAVIGATOR,
 ) -> None:
+    """Record an event and apply it at once, as the API and a worker would (seeding only)."""
     with SqlAlchemyUnitOfWork(engine) as uow:
         event, _ = record_event(
             uow,
             enrollment_id,
             event_type,
             data,
-            f"demo:{event_type}:{at.isoformat()}",
-            NAVIGATOR,
+            f"{actor}:{event_type}:{at.isoformat()}",
+            actor,
             at,
         )
         uow.commit()
@@ -112,21 +118,13 @@ def _drive_to_end(engine: Engine, enrollment_id: str, start: datetime, now: date
             assert enrollment is not None
             if enrollment.status != "active":
                 return
-            definition = compiled(session, session.get(PathwayDefinition, enrollment.definition_id))  # type: ignore[arg-type]
+            definition = pinned(session, enrollment)
             task = session.exec(
                 select(StaffTask)
                 .where(StaffTask.enrollment_id == enrollment_id, StaffTask.status == "ready")
                 .order_by(col(StaffTask.due_at))
             ).first()
-            timer = session.exec(
-                select(Timer)
-                .where(
-                    Timer.enrollment_id == enrollment_id,
-                    col(Timer.fired_at).is_(None),
-                    col(Timer.cancelled_at).is_(None),
-                )
-                .order_by(col(Timer.due_at))
-            ).first()
+            timer = next_timer(session, enrollment_id)
         if task is not None:
             moment = max(moment, task.created_at) + timedelta(hours=2)
             data = _typical(definition, task)

@@ -15,7 +15,7 @@ from pathways.runtime.engine import start, step
 from pathways.runtime.events import Enrolled, EventRejected
 from pathways.runtime.progress import progress
 from pathways.store.changes import record_enrollment_change
-from pathways.store.definitions import compiled
+from pathways.store.definitions import compiled, pinned
 from pathways.store.effects import engine_task, set_status, write_effects
 from pathways.store.events import ENROLLED, engine_event
 from pathways.store.tables import Enrollment, PathwayDefinition, PathwayEvent, Patient, Timer
@@ -192,7 +192,7 @@ def apply_event(uow: SqlAlchemyUnitOfWork, event_id: int, now: datetime) -> Appl
     session.refresh(event)
     if event.processed_at is not None:
         return Applied(event_id, "already_processed", event.rejected_reason or "")
-    definition = compiled(session, _definition(session, enrollment))
+    definition = pinned(session, enrollment)
     try:
         state, effects = step(
             definition, enrollment.state, engine_event(event.type, event.data), now
@@ -269,15 +269,9 @@ def _locked(uow: SqlAlchemyUnitOfWork, enrollment_id: str) -> Enrollment:
     return enrollment
 
 
-def _definition(session: Session, enrollment: Enrollment) -> PathwayDefinition:
-    row = session.get(PathwayDefinition, enrollment.definition_id)
-    assert row is not None
-    return row
-
-
 def _refresh_flag(session: Session, enrollment: Enrollment, now: datetime) -> None:
     """Keep the flag, next due date and progress figures the dashboards list and filter on."""
-    report = progress(compiled(session, _definition(session, enrollment)), enrollment.state, now)
+    report = progress(pinned(session, enrollment), enrollment.state, now)
     enrollment.flag = report.flag
     enrollment.next_due_at = report.next_due
     enrollment.steps_done = report.done

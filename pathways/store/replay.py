@@ -9,9 +9,9 @@ from sqlmodel import Session, col, select
 
 from pathways.runtime.engine import start, step
 from pathways.runtime.events import Enrolled
-from pathways.store.definitions import compiled
+from pathways.store.definitions import pinned
 from pathways.store.events import ENROLLED, engine_event
-from pathways.store.tables import Enrollment, PathwayDefinition, PathwayEvent
+from pathways.store.tables import Enrollment, PathwayEvent
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,7 @@ class ReplayResult:
 
 def replay(session: Session, enrollment: Enrollment) -> ReplayResult:
     """Apply the enrollment's applied events, in the order they were applied, from enrolment."""
-    row = session.get(PathwayDefinition, enrollment.definition_id)
-    assert row is not None
-    definition = compiled(session, row)
+    definition = pinned(session, enrollment)
     log = list(
         session.exec(
             select(PathwayEvent)

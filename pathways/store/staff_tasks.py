@@ -13,13 +13,12 @@ from pathways.model import Field, Handler, Task
 from pathways.runtime.checks import check_recorded
 from pathways.runtime.definition import Definition
 from pathways.store.changes import record_enrollment_change
-from pathways.store.definitions import compiled
+from pathways.store.definitions import pinned
 from pathways.store.effects import audit, outbox, set_status
 from pathways.store.enrollments import NotFound, record_event
 from pathways.store.tables import (
     OPEN_TASK_STATUSES,
     Enrollment,
-    PathwayDefinition,
     PathwayEvent,
     StaffTask,
 )
@@ -111,9 +110,7 @@ def task_form(session: Session, task: StaffTask) -> tuple[Field, ...]:
     """The fields a task records, from the pinned definition (sub-pathways and handlers too)."""
     enrollment = session.get(Enrollment, task.enrollment_id)
     assert enrollment is not None
-    row = session.get(PathwayDefinition, enrollment.definition_id)
-    assert row is not None
-    pending = [compiled(session, row)]
+    pending = [pinned(session, enrollment)]
     while pending:
         definition = pending.pop()
         if definition.key == task.pathway:

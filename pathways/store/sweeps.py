@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from pathways.store.enrollments import record_event
 from pathways.store.tables import PathwayEvent, Timer
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+
+def next_timer(session: Session, enrollment_id: str) -> Timer | None:
+    """An enrollment's pending timer that falls due first, if it has one."""
+    return session.exec(
+        select(Timer)
+        .where(
+            Timer.enrollment_id == enrollment_id,
+            col(Timer.fired_at).is_(None),
+            col(Timer.cancelled_at).is_(None),
+        )
+        .order_by(col(Timer.due_at))
+    ).first()
 
 
 def fire_due_timers(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 500) -> list[int]:
