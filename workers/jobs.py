@@ -13,7 +13,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from pathways.store.enrollments import Applied, ConcurrentUpdate, apply_event
+from pathways.store.applying import (
+    Applied,
+    ConcurrentUpdate,
+    EventFailed,
+    apply_events,
+    ready_enrollments,
+)
+from pathways.store.projections import refresh_projection, stale_projections
+from pathways.store.quarantine import record_failure
 from pathways.store.staff_tasks import escalate_overdue
 from pathways.store.sweeps import fire_due_timers, unprocessed_events
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
@@ -35,17 +43,62 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def apply(engine: Engine, event_id: int, attempts: int = 5) -> Applied:
-    """Apply one event, retrying when another worker changed the enrollment first."""
+def quarantine_after() -> int:
+    """How many failed applications set an event aside for an administrator."""
+    return max(1, int(os.environ.get("CAREPATH_QUARANTINE_AFTER", "5")))
+
+
+BATCH_LIMIT = 64  # enrollments per group commit under a backlog
+
+
+def apply(engine: Engine, event_id: int, attempts: int = 5, backlog: int = 0) -> Applied:
+    """Apply an event (and what precedes it in its enrollment) in one commit.
+
+    With a `backlog` of queued messages the same commit also applies the ready events of
+    other enrollments (group commit), and the course projections are left to the
+    projection sweep; idle, the projection is refreshed at once after the commit."""
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        also = ready_enrollments(uow.session, min(backlog, BATCH_LIMIT)) if backlog else []
+    stop_before: int | None = None
     for attempt in range(1, attempts + 1):
         try:
             with SqlAlchemyUnitOfWork(engine) as uow:
-                applied = apply_event(uow, event_id, now())
-            log.info("event %s %s", event_id, applied.outcome)
-            return applied
+                outcomes = apply_events(uow, event_id, now(), also=also, stop_before=stop_before)
+            break
         except ConcurrentUpdate:
             log.info("event %s: enrollment changed concurrently (attempt %s)", event_id, attempt)
-    raise ConcurrentUpdate(f"event {event_id}: still contended after {attempts} attempts")
+        except EventFailed as failed:
+            with SqlAlchemyUnitOfWork(engine) as uow:
+                quarantined = record_failure(
+                    uow, failed.event_id, failed.cause, now(), quarantine_after()
+                )
+            log.warning(
+                "event %s failed (%s)%s",
+                failed.event_id,
+                type(failed.cause).__name__,
+                "; quarantined for an administrator" if quarantined else "; will be retried",
+            )
+            stop_before = failed.event_id  # the others of the unit are not held back by it
+    else:
+        raise ConcurrentUpdate(f"event {event_id}: still contended after {attempts} attempts")
+    mine = next(outcome for outcome in outcomes if outcome.event_id == event_id)
+    if stop_before == event_id:
+        mine = Applied(event_id, "failed", "its application failed: see the event's attempts")
+    log.info("event %s %s (%s in this commit)", event_id, mine.outcome, len(outcomes))
+    if not also and mine.enrollment_id:
+        refresh_projections(engine, only=[mine.enrollment_id])
+    return mine
+
+
+def refresh_projections(engine: Engine, limit: int = 200, only: list[str] | None = None) -> int:
+    """Project the courses whose projection lags their state (outside the apply lock)."""
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        stale = only if only is not None else stale_projections(uow.session, limit)
+    refreshed = 0
+    for enrollment_id in stale:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            refreshed += refresh_projection(uow, enrollment_id, now())
+    return refreshed
 
 
 def fire_timers(engine: Engine, enqueue: Enqueue) -> int:

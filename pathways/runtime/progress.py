@@ -40,50 +40,71 @@ class Progress:
     phase: str | None
 
 
-def progress(
-    definition: Definition, state: State, now: datetime, projection: Timeline | None = None
-) -> Progress:
-    """The progress of an enrollment as a navigator reads it.
+@dataclass(frozen=True)
+class Standing:
+    """What an applied event changes at once, without projecting the course (cheap)."""
 
-    Pass `projection` when the caller has already run `project(definition, state, now)`, so it
-    is not run twice (the API shows both)."""
+    status: str
+    done: int
+    current: tuple[OpenStep, ...]
+    next_due: datetime | None
+    planned_end: datetime | None
+    phase: str | None
+
+    def flag(self, now: datetime, projected_end: datetime | None) -> str:
+        """The flag, given the latest known projected end (which may lag the state)."""
+        if self.status in TERMINAL:
+            return "completed"
+        if self.status == "on_hold":
+            return "on_hold"
+        if any(s.kind == "task" and s.due is not None and s.due < now for s in self.current):
+            return "overdue"
+        if self.planned_end and projected_end and projected_end > self.planned_end:
+            return "at_risk"
+        return "on_track"
+
+
+def standing(definition: Definition, state: State, now: datetime) -> Standing:
+    """Status, steps done, open steps, next due and phase: all from the state, no projection."""
     top = RunningPathway(definition, state["frame"], Changes(state, now))
-    current = tuple(_open_steps(top))
-    done = state["frame"]["work"] + sum(_child_work(top))
     planned = moment(state["planned_end"]) if state.get("planned_end") else None
+    done = state["frame"]["work"] + sum(_child_work(top))
     if state["status"] in TERMINAL:
-        return Progress(state["status"], "completed", done, done, (), None, None, planned, None)
-    if projection is None:
-        projection = project(definition, state, now)
-    remaining = sum(1 for row in projection.rows if row.ended == "completed")
+        return Standing(state["status"], done, (), None, planned, None)
+    current = tuple(_open_steps(top))
     dues = [step.due for step in current if step.due is not None]
-    return Progress(
-        status=state["status"],
-        flag=_flag(state, current, now, projection.end, planned),
-        done=done,
-        expected=done + remaining,
-        current=current,
-        next_due=min(dues) if dues else None,
-        projected_end=projection.end,
-        planned_end=planned,
-        phase=_phase(top),
+    return Standing(
+        state["status"], done, current, min(dues) if dues else None, planned, _phase(top)
     )
 
 
-def _flag(
-    state: State,
-    current: tuple[OpenStep, ...],
-    now: datetime,
-    projected: datetime,
-    planned: datetime | None,
-) -> str:
-    if state["status"] == "on_hold":
-        return "on_hold"
-    if any(step.kind == "task" and step.due is not None and step.due < now for step in current):
-        return "overdue"
-    if planned is not None and projected > planned:
-        return "at_risk"
-    return "on_track"
+def progress(
+    definition: Definition, state: State, now: datetime, projection: Timeline | None = None
+) -> Progress:
+    """The progress of an enrollment as a navigator reads it (projects the course).
+
+    Pass `projection` when the caller has already run `project(definition, state, now)`, so it
+    is not run twice (the API shows both)."""
+    now_standing = standing(definition, state, now)
+    done = now_standing.done
+    if state["status"] in TERMINAL:
+        return Progress(
+            state["status"], "completed", done, done, (), None, None, now_standing.planned_end, None
+        )
+    if projection is None:
+        projection = project(definition, state, now)
+    remaining = sum(1 for row in projection.rows if row.ended == "completed")
+    return Progress(
+        status=state["status"],
+        flag=now_standing.flag(now, projection.end),
+        done=done,
+        expected=done + remaining,
+        current=now_standing.current,
+        next_due=now_standing.next_due,
+        projected_end=projection.end,
+        planned_end=now_standing.planned_end,
+        phase=now_standing.phase,
+    )
 
 
 def _open_steps(top: RunningPathway) -> list[OpenStep]:

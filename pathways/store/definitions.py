@@ -131,20 +131,34 @@ def _library(session: Session, until: int | None) -> Library:
     return library
 
 
-_COMPILED: dict[tuple[str, int, str], Definition] = {}
+# Compiled once per process: published definitions never change, so (database, row id,
+# pathway, version) names one for good and an applied event reads no definition row.
+_COMPILED: dict[tuple[str, int, str, int], Definition] = {}
 
 
 def pinned(session: Session, enrollment: Enrollment) -> Definition:
-    """The runnable definition an enrollment is pinned to."""
-    row = session.get(PathwayDefinition, enrollment.definition_id)
-    assert row is not None, f"enrollment {enrollment.id} lost its definition"
-    return compiled(session, row)
+    """The runnable definition an enrollment is pinned to (cached: no query once compiled)."""
+    key = _key(session, enrollment.definition_id, enrollment.pathway, enrollment.pathway_version)
+    if key not in _COMPILED:
+        row = session.get(PathwayDefinition, enrollment.definition_id)
+        assert row is not None, f"enrollment {enrollment.id} lost its definition"
+        return compiled(session, row)
+    return _COMPILED[key]
+
+
+def forget_compiled() -> None:
+    """Drop the compiled definitions (for a database emptied and reused, as in tests)."""
+    _COMPILED.clear()
+
+
+def _key(session: Session, row_id: int, pathway: str, version: int) -> tuple[str, int, str, int]:
+    return (str(session.get_bind().engine.url), row_id, pathway, version)
 
 
 def compiled(session: Session, row: PathwayDefinition) -> Definition:
     """The runnable definition; sub-pathways resolve as they were when it was published."""
     assert row.id is not None
-    key = (str(session.get_bind().engine.url), row.id, row.content_hash)
+    key = _key(session, row.id, row.pathway, row.version)
     if key not in _COMPILED:
         library = _library(session, until=row.id)
         check_library(library)

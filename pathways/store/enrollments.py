@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from pathways.runtime.engine import start, step
-from pathways.runtime.events import Enrolled, EventRejected
+from pathways.runtime.engine import start
+from pathways.runtime.events import Enrolled
 from pathways.runtime.progress import progress
 from pathways.store.changes import record_enrollment_change
 from pathways.store.definitions import compiled, pinned
-from pathways.store.effects import engine_task, set_status, write_effects
+from pathways.store.effects import write_effects
 from pathways.store.events import ENROLLED, engine_event
-from pathways.store.tables import Enrollment, PathwayDefinition, PathwayEvent, Patient, Timer
+from pathways.store.tables import Enrollment, PathwayDefinition, PathwayEvent, Patient
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 
 class NotFound(Exception):
     """A record that does not exist."""
-
-
-class ConcurrentUpdate(Exception):
-    """Another process changed the enrollment first; apply the event again."""
-
-
-@dataclass(frozen=True)
-class Applied:
-    """What became of an event: applied, rejected (with the reason) or already processed."""
-
-    event_id: int
-    outcome: str
-    reason: str = ""
 
 
 def new_id() -> str:
@@ -182,99 +167,14 @@ def _by_key(session: Session, enrollment_id: str, key: str) -> PathwayEvent | No
     ).first()
 
 
-def apply_event(uow: SqlAlchemyUnitOfWork, event_id: int, now: datetime) -> Applied:
-    """Apply a stored event to its enrollment: lock, step the engine, write, mark, one commit."""
-    session = uow.session
-    event = session.get(PathwayEvent, event_id)
-    if event is None:
-        raise NotFound(f"no event {event_id}")
-    enrollment = _locked(uow, event.enrollment_id)
-    session.refresh(event)
-    if event.processed_at is not None:
-        return Applied(event_id, "already_processed", event.rejected_reason or "")
-    definition = pinned(session, enrollment)
-    try:
-        state, effects = step(
-            definition, enrollment.state, engine_event(event.type, event.data), now
-        )
-    except EventRejected as rejected:
-        event.processed_at, event.rejected_reason = now, rejected.reason
-        from pathways.store.effects import audit
-
-        audit(
-            session,
-            event.actor,
-            "event_rejected",
-            "enrollment",
-            enrollment.id,
-            now,
-            rejected.reason,
-            {"event": event.id, "type": event.type},
-        )
-        uow.commit()
-        return Applied(event_id, "rejected", rejected.reason)
-    before = (enrollment.status, enrollment.flag)
-    seq = enrollment.version + 1
-    written = session.execute(
-        update(Enrollment)
-        .where(col(Enrollment.id) == enrollment.id, col(Enrollment.version) == enrollment.version)
-        .values(
-            state=state,
-            version=seq,
-            status=state["status"],
-            outcome=state["outcome"],
-            updated_at=now,
-        )
-    )
-    if written.rowcount != 1:  # type: ignore[attr-defined]
-        raise ConcurrentUpdate(f"enrollment {enrollment.id} changed under event {event_id}")
-    session.refresh(enrollment)
-    event.processed_at, event.applied_at, event.applied_seq = now, now, seq
-    _close_staff_task(session, enrollment, event, now)
-    write_effects(session, enrollment, effects, event.actor, now)
-    _refresh_flag(session, enrollment, now)
-    if (enrollment.status, enrollment.flag) != before:
-        record_enrollment_change(session, enrollment, now)
-    uow.commit()
-    return Applied(event_id, "applied")
-
-
-def _close_staff_task(
-    session: Session, enrollment: Enrollment, event: PathwayEvent, now: datetime
-) -> None:
-    if event.type == "task_completed":
-        task = engine_task(session, enrollment.id, event.data["task"])
-        task.recorded = event.data["data"]
-        set_status(session, task, "completed", event.actor, now)
-    elif event.type == "task_skipped":
-        task = engine_task(session, enrollment.id, event.data["task"])
-        set_status(
-            session, task, "cancelled", event.actor, now, f"skipped: {event.data['reason']}"[:300]
-        )
-    elif event.type == "timer_fired":
-        timer = session.get(Timer, f"{enrollment.id}:{event.data['timer']}")
-        if timer is not None and timer.fired_at is None:
-            timer.fired_at = now
-            session.add(timer)
-
-
-def _locked(uow: SqlAlchemyUnitOfWork, enrollment_id: str) -> Enrollment:
-    query = select(Enrollment).where(Enrollment.id == enrollment_id)
-    if uow.locks_rows:
-        query = query.with_for_update()
-    enrollment = uow.session.exec(query).first()
-    if enrollment is None:
-        raise NotFound(f"no enrollment {enrollment_id}")
-    uow.session.refresh(enrollment)
-    return enrollment
-
-
 def _refresh_flag(session: Session, enrollment: Enrollment, now: datetime) -> None:
-    """Keep the flag, next due date and progress figures the dashboards list and filter on."""
+    """At enrolment: the flag, next due date, progress figures and the first projection."""
     report = progress(pinned(session, enrollment), enrollment.state, now)
     enrollment.flag = report.flag
     enrollment.next_due_at = report.next_due
     enrollment.steps_done = report.done
     enrollment.steps_expected = report.expected
     enrollment.phase = report.phase
+    enrollment.projected_end = report.projected_end
+    enrollment.projected_version = enrollment.version
     session.add(enrollment)

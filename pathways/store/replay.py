@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from pathways.runtime.engine import start, step
-from pathways.runtime.events import Enrolled
+from pathways.runtime.events import Enrolled, EventRejected
 from pathways.store.definitions import pinned
 from pathways.store.events import ENROLLED, engine_event
 from pathways.store.tables import Enrollment, PathwayEvent
@@ -29,7 +29,10 @@ class ReplayResult:
 
 
 def replay(session: Session, enrollment: Enrollment) -> ReplayResult:
-    """Apply the enrollment's applied events, in the order they were applied, from enrolment."""
+    """Apply the enrollment's applied events, in the order they were applied, from enrolment.
+
+    The applied order must also be the recording order (event ids): a difference names any
+    event applied after an event recorded later."""
     definition = pinned(session, enrollment)
     log = list(
         session.exec(
@@ -46,10 +49,28 @@ def replay(session: Session, enrollment: Enrollment) -> ReplayResult:
     state, _ = start(
         definition, Enrolled(first.data["parameters"], first.data["patient"]), first.applied_at
     )
+    found = out_of_order([event.id for event in log if event.id is not None])
     for event in log[1:]:
         assert event.applied_at is not None
-        state, _ = step(definition, state, engine_event(event.type, event.data), event.applied_at)
-    return ReplayResult(enrollment.id, len(log), tuple(differences(enrollment.state, state)))
+        try:
+            state, _ = step(
+                definition, state, engine_event(event.type, event.data), event.applied_at
+            )
+        except EventRejected as rejected:
+            found.append(f"event {event.id} was applied, but replay rejects it: {rejected.reason}")
+    found.extend(differences(enrollment.state, state))
+    return ReplayResult(enrollment.id, len(log), tuple(found))
+
+
+def out_of_order(applied: list[int]) -> list[str]:
+    """Events applied before an event recorded earlier (ids in applied order)."""
+    found = []
+    latest = 0
+    for event_id in applied:
+        if event_id < latest:
+            found.append(f"order: event {event_id} was applied after the later event {latest}")
+        latest = max(latest, event_id)
+    return found
 
 
 def differences(stored: Any, replayed: Any, path: str = "$") -> list[str]:

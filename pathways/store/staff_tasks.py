@@ -29,11 +29,13 @@ class TaskConflict(Exception):
     """The task is not in a state that allows this (e.g. already completed)."""
 
 
-def _open_task(session: Session, task_id: str) -> StaffTask:
+def _open_task(session: Session, task_id: str, lock: bool = False) -> StaffTask:
     query = select(StaffTask).where(StaffTask.id == task_id)
     bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        query = query.with_for_update()  # two claims at once: the second sees the first
+    if lock and bind.dialect.name == "postgresql":
+        # Two claims at once: the second sees the first. Only the task is locked: the API
+        # never locks an enrollment, so it never waits on a worker (nor a worker on it).
+        query = query.with_for_update()
     task = session.exec(query).first()
     if task is None:
         raise NotFound(f"no task {task_id}")
@@ -47,7 +49,7 @@ def claim_task(
 ) -> StaffTask:
     """A task is taken by `assignee` (FHIR in-progress); `actor` is who did it, if not them."""
     actor = actor or assignee
-    task = _open_task(uow.session, task_id)
+    task = _open_task(uow.session, task_id, lock=True)
     if task.status == "on-hold":
         raise TaskConflict(f"task {task_id} is on hold with its enrollment")
     if task.assignee and task.assignee != assignee:
@@ -67,7 +69,7 @@ def reassign_task(
     now: datetime,
 ) -> StaffTask:
     """Give a task to someone else (or back to the role's queue with no assignee)."""
-    task = _open_task(uow.session, task_id)
+    task = _open_task(uow.session, task_id, lock=True)
     previous, task.assignee = task.assignee, assignee
     if task.status != "on-hold":
         set_status(uow.session, task, "in-progress" if assignee else "ready", actor, now, reason)
@@ -181,52 +183,70 @@ def queue(
 
 
 def escalate_overdue(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 200) -> int:
-    """Tell the navigator about tasks past due and flag their enrollments (once per task)."""
+    """Tell the navigator about tasks past due and flag their enrollments (once per task).
+
+    Locks in the one order used everywhere: the enrollments first (those a worker holds are
+    left for the next run), then their tasks."""
     session = uow.session
-    query = (
-        select(StaffTask)
-        .where(
-            col(StaffTask.status).in_(("ready", "in-progress")),
-            StaffTask.due_at < now,
-            col(StaffTask.escalated_at).is_(None),
-        )
+    late = (
+        col(StaffTask.status).in_(("ready", "in-progress")),
+        StaffTask.due_at < now,
+        col(StaffTask.escalated_at).is_(None),
+    )
+    candidates = session.exec(
+        select(StaffTask.id, StaffTask.enrollment_id)
+        .where(*late)
         .order_by(col(StaffTask.due_at))
         .limit(limit)
+    ).all()
+    if not candidates:
+        return 0
+    enrollments_query = (
+        select(Enrollment)
+        .where(col(Enrollment.id).in_(sorted({owner for _, owner in candidates})))
+        .order_by(col(Enrollment.id))
+    )
+    tasks_query = select(StaffTask).where(
+        col(StaffTask.id).in_([task_id for task_id, _ in candidates]), *late
     )
     if uow.locks_rows:
-        query = query.with_for_update(skip_locked=True)
-    escalated = 0
-    for task in session.exec(query):
-        task.escalated_at = now
-        session.add(task)
-        outbox(
-            session,
-            task.enrollment_id,
-            "task_overdue",
-            "navigator",
-            {
-                "task": task.id,
-                "step": task.step,
-                "role": task.role,
-                "due_at": task.due_at.isoformat(),
-            },
-            now,
-        )
-        audit(
-            session,
-            "carepath",
-            "task_escalated",
-            "task",
-            task.id,
-            now,
-            "past its due date",
-            {"role": task.role},
-        )
-        enrollment = session.get(Enrollment, task.enrollment_id)
-        if enrollment is not None and enrollment.status == "active":
+        enrollments_query = enrollments_query.with_for_update(key_share=True, skip_locked=True)
+        tasks_query = tasks_query.with_for_update()
+    enrollments = {row.id: row for row in session.exec(enrollments_query)}
+    tasks = [
+        task
+        for task in session.exec(tasks_query.order_by(col(StaffTask.id)))
+        if task.enrollment_id in enrollments
+    ]
+    for task in tasks:
+        _escalate(session, task, now)
+        enrollment = enrollments[task.enrollment_id]
+        if enrollment.status == "active" and enrollment.flag != "overdue":
             enrollment.flag = "overdue"
             session.add(enrollment)
             record_enrollment_change(session, enrollment, now)
-        escalated += 1
     uow.commit()
-    return escalated
+    return len(tasks)
+
+
+def _escalate(session: Session, task: StaffTask, now: datetime) -> None:
+    task.escalated_at = now
+    session.add(task)
+    outbox(
+        session,
+        task.enrollment_id,
+        "task_overdue",
+        "navigator",
+        {"task": task.id, "step": task.step, "role": task.role, "due_at": task.due_at.isoformat()},
+        now,
+    )
+    audit(
+        session,
+        "carepath",
+        "task_escalated",
+        "task",
+        task.id,
+        now,
+        "past its due date",
+        {"role": task.role},
+    )

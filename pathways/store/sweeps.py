@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from pathways.store.enrollments import record_event
@@ -58,12 +59,23 @@ def fire_due_timers(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 500) 
 def unprocessed_events(
     uow: SqlAlchemyUnitOfWork, now: datetime, older_than: timedelta, limit: int = 500
 ) -> list[int]:
-    """Events recorded but not applied for a while: their message was lost; apply them again."""
+    """Events recorded but not applied for a while: their message was lost; apply them again.
+
+    Not those of an enrollment held up by a quarantined event: they wait for an administrator
+    (retrying or rejecting the quarantined event enqueues them)."""
+    held = aliased(PathwayEvent)
+    blocked = (
+        select(held.id)
+        .where(held.enrollment_id == PathwayEvent.enrollment_id)
+        .where(col(held.quarantined_at).is_not(None), col(held.processed_at).is_(None))
+        .exists()
+    )
     query = (
         select(PathwayEvent.id)
         .where(
             col(PathwayEvent.processed_at).is_(None), PathwayEvent.recorded_at <= now - older_than
         )
+        .where(~blocked)
         .order_by(col(PathwayEvent.id))
         .limit(limit)
     )

@@ -14,6 +14,7 @@ from pathways.store.types import UTCDateTime
 PRIORITY_RANK = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 OPEN_TASK_STATUSES = ("ready", "in-progress", "on-hold")
 OPEN_WHERE = "status IN ('ready', 'in-progress', 'on-hold')"  # partial queue indexes
+STALE_PROJECTION = "projected_version < version"
 
 
 class PathwayDefinition(SQLModel, table=True):
@@ -52,6 +53,13 @@ class Enrollment(SQLModel, table=True):
     __table_args__ = (
         Index("ix_enrollment_status_flag", "status", "flag"),
         Index("ix_enrollment_pathway", "pathway", "status"),
+        # enrollments whose projection lags their state: the projection sweep's work (0006)
+        Index(
+            "ix_enrollment_projection_stale",
+            "id",
+            postgresql_where=text(STALE_PROJECTION),
+            sqlite_where=text(STALE_PROJECTION),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -70,6 +78,10 @@ class Enrollment(SQLModel, table=True):
     steps_done: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     steps_expected: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     phase: str | None = Field(default=None, max_length=100)
+    # The course projection (expected steps, projected end, at risk) is refreshed outside the
+    # apply lock: `projected_version` is the `version` it was computed for (0006).
+    projected_end: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    projected_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     enrolled_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -81,6 +93,7 @@ class PathwayEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("enrollment_id", "idempotency_key", name="uq_event_idempotency"),
         Index("ix_event_unprocessed", "processed_at", "id"),
+        Index("ix_event_pending_by_enrollment", "enrollment_id", "processed_at", "id"),
         Index("ix_event_replay", "enrollment_id", "applied_seq"),
     )
 
@@ -97,6 +110,11 @@ class PathwayEvent(SQLModel, table=True):
     )  # the `now` the engine saw: replay uses it
     applied_seq: int | None = None  # the enrollment version this event produced
     rejected_reason: str | None = Field(default=None, sa_column=Column(Text))
+    # Failed applications (an error, not a rejection): after too many the event is set
+    # aside (quarantined) for an administrator to retry or reject; never looped (0006).
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    last_error: str | None = Field(default=None, max_length=200)
+    quarantined_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class StaffTask(SQLModel, table=True):

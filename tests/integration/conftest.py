@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from pathways.store.database import database_engine, upgrade
+from pathways.store.definitions import forget_compiled
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CAREPATH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -87,6 +88,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
                 )
             )
     engine.dispose()
+    forget_compiled()  # the next test reuses this database's row ids for other definitions
 
 
 @pytest.fixture

@@ -10,13 +10,8 @@ from sqlmodel import Session, col, select
 
 from pathways.store.database import database_engine, upgrade
 from pathways.store.definitions import publish_directory
-from pathways.store.enrollments import (
-    ConcurrentUpdate,
-    apply_event,
-    enrol,
-    record_event,
-    register_patient,
-)
+from pathways.store.applying import ConcurrentUpdate, apply_events
+from pathways.store.enrollments import enrol, record_event, register_patient
 from pathways.store.replay import replay
 from pathways.store.tables import AuditLog, Enrollment, PathwayEvent
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
@@ -35,11 +30,11 @@ def _apply_all(url: str, event_ids: list[int], reverse: bool) -> int:
         while True:
             try:
                 with SqlAlchemyUnitOfWork(engine) as uow:
-                    outcome = apply_event(uow, event_id, now)
+                    outcomes = apply_events(uow, event_id, now)
                 break
             except ConcurrentUpdate:
                 continue
-        applied += outcome.outcome == "applied"
+        applied += sum(outcome.outcome == "applied" for outcome in outcomes)
     engine.dispose()
     return applied
 
@@ -83,6 +78,13 @@ def test_two_processes_apply_a_stream_of_events_exactly_once(postgres_url: str) 
             )
         ).all()
         assert sorted(sequences) == list(range(1, EVENTS + 2))
+        in_applied_order = session.exec(
+            select(PathwayEvent.id)
+            .where(PathwayEvent.enrollment_id == enrollment.id)
+            .order_by(col(PathwayEvent.applied_seq))
+        ).all()
+        # one process was handed the events newest first: still applied in recording order
+        assert in_applied_order == sorted(in_applied_order)
         audited = session.exec(
             select(func.count())
             .select_from(AuditLog)

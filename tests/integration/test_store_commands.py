@@ -11,7 +11,8 @@ from sqlmodel import Session
 
 from pathways.cli import cli
 from pathways.store.definitions import publish_directory
-from pathways.store.enrollments import apply_event, enrol, record_event, register_patient
+from pathways.store.applying import apply_event
+from pathways.store.enrollments import enrol, record_event, register_patient
 from pathways.store.tables import Enrollment
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import DEFINITIONS, toronto
