@@ -352,8 +352,8 @@ def _work(
     """Work an enrollment as the clinic does: beat fires timers when due (up to now); staff
     complete the oldest open task some time before or after its due date (up to
     `staff_until`, earlier than now for staff who fell behind). The moment worked up to."""
-    from pathways.store.definitions import pinned
     from pathways.store.applying import apply_event
+    from pathways.store.definitions import pinned
     from pathways.store.staff_tasks import complete_task, skip_task
     from pathways.store.sweeps import fire_due_timers, next_timer
     from pathways.store.tables import Enrollment, StaffTask

@@ -12,8 +12,8 @@ from sqlmodel import Session, col, select
 
 from pathways.model import Field, Task
 from pathways.runtime.definition import Definition
-from pathways.store.definitions import compiled, pinned, publish_directory
 from pathways.store.applying import apply_event
+from pathways.store.definitions import compiled, pinned, publish_directory
 from pathways.store.enrollments import enrol, record_event, register_patient
 from pathways.store.staff_tasks import complete_task, escalate_overdue
 from pathways.store.sweeps import fire_due_timers, next_timer

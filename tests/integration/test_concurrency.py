@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from pathways.store.applying import ConcurrentUpdate, apply_events
 from pathways.store.database import database_engine, upgrade
 from pathways.store.definitions import publish_directory
-from pathways.store.applying import ConcurrentUpdate, apply_events
 from pathways.store.enrollments import enrol, record_event, register_patient
 from pathways.store.replay import replay
 from pathways.store.tables import AuditLog, Enrollment, PathwayEvent

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from pathways.runtime.events import EventRejected
-from pathways.store.definitions import DefinitionRejected, publish, publish_directory
 from pathways.store.applying import apply_event
+from pathways.store.definitions import DefinitionRejected, publish, publish_directory
 from pathways.store.enrollments import enrol, record_event, register_patient
 from pathways.store.replay import replay
 from pathways.store.staff_tasks import (

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from pathways.cli import cli
-from pathways.store.definitions import publish_directory
 from pathways.store.applying import apply_event
+from pathways.store.definitions import publish_directory
 from pathways.store.enrollments import enrol, record_event, register_patient
 from pathways.store.tables import Enrollment
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
