@@ -1,7 +1,7 @@
 """Applying recorded events: in recording order per enrollment, under its lock, one commit.
 
-A worker asked to apply event N locks N's enrollment, reads every unprocessed event of that
-enrollment in id order, and applies them in that order, N among them. An event is therefore
+A worker asked to apply event N locks N's enrollment, reads the unprocessed events of that
+enrollment up to N in id order, and applies them in that order, N last. An event is therefore
 never applied before an earlier event of its enrollment, whatever order the messages arrive
 in: a message that arrives late finds its event already processed. Under a backlog the same
 commit also takes the ready events of other enrollments (group commit).
@@ -32,6 +32,9 @@ from pathways.store.effects import audit, engine_task, set_status, write_effects
 from pathways.store.events import engine_event
 from pathways.store.tables import Enrollment, PathwayEvent, Timer
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+
+PER_ENROLLMENT = 20  # events of one other enrollment that join a group commit
 
 
 class ConcurrentUpdate(Exception):
@@ -69,8 +72,8 @@ def apply_events(
 ) -> list[Applied]:
     """Apply event `event_id` and every earlier unprocessed event of its enrollment, in order.
 
-    `also` names other enrollments whose ready events join the same commit (group commit;
-    those already locked by another worker are skipped). `stop_before` leaves that event
+    `also` names other enrollments whose oldest ready events join the same commit (group
+    commit; those already locked by another worker are skipped). `stop_before` leaves that event
     and the later ones of its enrollment for another time (after a failure). Commits."""
     session = uow.session
     first = _locked_enrollment_of(uow, event_id)
@@ -91,6 +94,12 @@ def apply_events(
     outcomes: list[Applied] = []
     for enrollment in enrollments.values():
         events = [event for event in pending if event.enrollment_id == enrollment.id]
+        # N's message applies N and what precedes it; later events have messages of their own
+        events = (
+            [event for event in events if (event.id or 0) <= event_id]
+            if enrollment is first
+            else events[:PER_ENROLLMENT]
+        )
         outcomes.extend(_apply_in_order(session, enrollment, events, now, stop_before))
     if not any(outcome.event_id == event_id for outcome in outcomes):
         outcomes.append(_settled(session, event_id))
