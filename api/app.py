@@ -19,6 +19,7 @@ from api.routes import (
     metrics,
     pathways,
     patients,
+    quarantine,
     tasks,
 )
 
@@ -43,6 +44,7 @@ def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str)
         dashboard,
         changes,
         metrics,
+        quarantine,
     ):
         app.include_router(module.router)
     web.install(app)

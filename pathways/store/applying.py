@@ -33,7 +33,6 @@ from pathways.store.events import engine_event
 from pathways.store.tables import Enrollment, PathwayEvent, Timer
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
-
 PER_ENROLLMENT = 20  # events of one other enrollment that join a group commit
 
 

@@ -65,22 +65,18 @@ def quarantined_events(session: Session, limit: int = 100) -> list[PathwayEvent]
 
 
 def retry_event(uow: SqlAlchemyUnitOfWork, event_id: int, actor: str, now: datetime) -> int:
-    """Put a quarantined event back in line (after its cause is fixed); enqueue the id returned."""
+    """Put a quarantined event back in line (after its cause is fixed).
+
+    Enqueue the id returned: the enrollment's last waiting event, whose message applies the
+    retried event and every one after it, in order."""
     event = _quarantined(uow.session, event_id)
     event.quarantined_at, event.attempts = None, 0
     uow.session.add(event)
-    audit(
-        uow.session,
-        actor,
-        "event_retried",
-        "enrollment",
-        event.enrollment_id,
-        now,
-        None,
-        {"event": event_id},
-    )
+    detail = {"event": event_id}
+    audit(uow.session, actor, "event_retried", "enrollment", event.enrollment_id, now, None, detail)
+    last = _last_waiting(uow.session, event.enrollment_id)
     uow.commit()
-    return event_id
+    return last or event_id
 
 
 def reject_event(

@@ -1,0 +1,95 @@
+"""/events/quarantined: events whose application kept failing, for an administrator to settle.
+
+Ids, types and error classes only: the event's data stays in the store.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from api.deps import CallerDep, EngineDep, EnqueueDep, SessionDep
+from api.security import Principal
+from pathways.store.quarantine import (
+    NotQuarantined,
+    quarantined_events,
+    reject_event,
+    retry_event,
+)
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+router = APIRouter(prefix="/events", tags=["operations"])
+EventId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _administrator(who: CallerDep) -> Principal:
+    if who.role != "admin":
+        raise HTTPException(403, "only an administrator may settle quarantined events")
+    return who
+
+
+Administrator = Annotated[Principal, Depends(_administrator)]
+
+
+class QuarantinedEvent(BaseModel):
+    """An event set aside after repeated failures; later events of its enrollment wait."""
+
+    id: int
+    enrollment_id: str
+    type: str
+    attempts: int
+    last_error: str | None
+    recorded_at: datetime
+    quarantined_at: datetime
+
+
+class Rejection(BaseModel):
+    """Why the event is rejected (kept in the event log and the audit trail)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+
+class Settled(BaseModel):
+    """What was done, and the event now enqueued (if any)."""
+
+    event: int
+    outcome: str
+    enqueued: int | None
+
+
+@router.get("/quarantined")
+def list_quarantined(who: Administrator, db: SessionDep) -> list[QuarantinedEvent]:
+    """Events set aside after repeated failures, oldest first (admin only)."""
+    return [
+        QuarantinedEvent.model_validate(event, from_attributes=True)
+        for event in quarantined_events(db)
+    ]
+
+
+@router.post("/{event_id}/retry")
+def retry(event_id: EventId, who: Administrator, engine: EngineDep, enqueue: EnqueueDep) -> Settled:
+    """Put a quarantined event back in line, once its cause is fixed (admin only)."""
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        try:
+            last = retry_event(uow, event_id, who.actor, datetime.now(UTC))
+        except NotQuarantined as error:
+            raise HTTPException(409, f"{error}: only a quarantined event can be retried") from None
+    enqueue(last)  # after the commit; its message applies the retried event first
+    return Settled(event=event_id, outcome="retrying", enqueued=last)
+
+
+@router.post("/{event_id}/reject")
+def reject(
+    event_id: EventId, body: Rejection, who: Administrator, engine: EngineDep, enqueue: EnqueueDep
+) -> Settled:
+    """End a quarantined event unapplied, so the events after it go on (admin only)."""
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        try:
+            following = reject_event(uow, event_id, who.actor, body.reason, datetime.now(UTC))
+        except NotQuarantined as error:
+            raise HTTPException(409, f"{error}: only a quarantined event can be rejected") from None
+    if following is not None:
+        enqueue(following)  # after the commit: the events that waited behind it, in order
+    return Settled(event=event_id, outcome="rejected", enqueued=following)
