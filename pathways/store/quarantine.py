@@ -82,30 +82,31 @@ def retry_event(uow: SqlAlchemyUnitOfWork, event_id: int, actor: str, now: datet
 def reject_event(
     uow: SqlAlchemyUnitOfWork, event_id: int, actor: str, reason: str, now: datetime
 ) -> int | None:
-    """End a quarantined event unapplied; the id returned (if any) is the next one to apply."""
+    """End a quarantined event unapplied.
+
+    Enqueue the id returned (if any): the enrollment's last waiting event, whose message
+    applies every event that waited behind the rejected one, in order."""
     event = _quarantined(uow.session, event_id)
     event.processed_at = now
     event.rejected_reason = f"rejected by an administrator: {reason}"
     uow.session.add(event)
+    detail = {"event": event_id}
     audit(
-        uow.session,
-        actor,
-        "event_rejected",
-        "enrollment",
-        event.enrollment_id,
-        now,
-        reason,
-        {"event": event_id},
+        uow.session, actor, "event_rejected", "enrollment", event.enrollment_id, now, reason, detail
     )
-    following = uow.session.exec(
-        select(PathwayEvent.id)
-        .where(PathwayEvent.enrollment_id == event.enrollment_id)
-        .where(col(PathwayEvent.processed_at).is_(None))
-        .where(col(PathwayEvent.id) != event_id)
-        .order_by(col(PathwayEvent.id))
-    ).first()
+    uow.session.flush()
+    last = _last_waiting(uow.session, event.enrollment_id)
     uow.commit()
-    return following
+    return last
+
+
+def _last_waiting(session: Session, enrollment_id: str) -> int | None:
+    return session.exec(
+        select(PathwayEvent.id)
+        .where(PathwayEvent.enrollment_id == enrollment_id)
+        .where(col(PathwayEvent.processed_at).is_(None))
+        .order_by(col(PathwayEvent.id).desc())
+    ).first()
 
 
 def _quarantined(session: Session, event_id: int) -> PathwayEvent:
