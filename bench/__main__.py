@@ -1,19 +1,26 @@
-"""`python -m bench [--full] [--only NAME,...]`: run the suite, print the table, write the doc.
+"""`python -m bench [--full] [--only NAME,...] [--json]`: run the suite, print the table,
+write the doc.
 
-Each module named in SUITE exposes `run(quick: bool) -> list[Section]`. The results replace
-the part of docs/benchmarks.md between the two markers; the analysis around them is kept.
+With --json the rows (name, median, min, max, unit, target, met) are the only thing printed
+on stdout, as one JSON array, so other tools can read the figures; progress goes to stderr
+and the doc is left as it was. Each module named in SUITE exposes
+`run(quick: bool) -> list[Section]`. The results replace the part of docs/benchmarks.md
+between the two markers; the analysis around them is kept.
 """
 
 import argparse
 import importlib
+import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.results import Section, fmt
+from bench.results import Section, fmt, json_rows
 
 SUITE = ("core", "persisted", "end_to_end", "polling")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -106,17 +113,22 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="full sizes (default: quick)")
     parser.add_argument("--only", default=",".join(SUITE), help="comma-separated modules")
     parser.add_argument("--no-write", action="store_true", help="print only; keep the doc")
+    parser.add_argument(
+        "--json", action="store_true", help="print the rows as JSON only; keep the doc"
+    )
     args = parser.parse_args()
     names = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(names) - set(SUITE))
     if unknown:
         parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(SUITE)}")
     started = time.monotonic()
-    sections: list[Section] = []
-    for name in names:
-        print(f"running bench.{name} ({'full' if args.full else 'quick'})...", flush=True)
-        module = importlib.import_module(f"bench.{name}")
-        sections += module.run(quick=not args.full)
+    if args.json:
+        with stdout_to_stderr():
+            sections = run_sections(names, args.full)
+        print(json.dumps(json_rows(merged(sections)), indent=2))
+        sys.stdout.flush()
+        return
+    sections = run_sections(names, args.full)
     seconds = time.monotonic() - started
     results = merged(sections)
     print(plain(results))
@@ -127,6 +139,32 @@ def main() -> None:
     elif not args.no_write:
         print("\n(only part of the suite ran: docs/benchmarks.md left as it was)")
     sys.stdout.flush()
+
+
+def run_sections(names: list[str], full: bool) -> list[Section]:
+    """Run the named modules in order; their sections."""
+    sections: list[Section] = []
+    for name in names:
+        print(f"running bench.{name} ({'full' if full else 'quick'})...", flush=True)
+        module = importlib.import_module(f"bench.{name}")
+        sections += module.run(quick=not full)
+    return sections
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout (by us, the sections, and the servers they start,
+    which inherit file descriptor 1) to stderr, so stdout carries the JSON alone."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 if __name__ == "__main__":

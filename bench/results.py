@@ -37,6 +37,7 @@ class Target:
     goal: str  # ">= 20x SpiffWorkflow in memory"
     achieved: str  # "34.1x"
     met: bool
+    row: str = ""  # the name of the row whose median the goal is judged on, if one is
 
 
 @dataclass
@@ -47,6 +48,28 @@ class Section:
     setup: str  # one or two sentences: sizes, processes, databases
     rows: list[Row] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
+
+
+def json_rows(sections: list[Section]) -> list[dict[str, object]]:
+    """Every row as plain data for other tools, with the target judged on it (if any)."""
+    out: list[dict[str, object]] = []
+    for section in sections:
+        judged = {target.row: target for target in section.targets if target.row}
+        for row in section.rows:
+            target = judged.get(row.name)
+            out.append(
+                {
+                    "section": section.title,
+                    "name": row.name,
+                    "median": row.median,
+                    "min": min(row.samples),
+                    "max": max(row.samples),
+                    "unit": row.unit,
+                    "target": target.goal if target else None,
+                    "met": target.met if target else None,
+                }
+            )
+    return out
 
 
 def fmt(value: float) -> str:

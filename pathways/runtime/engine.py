@@ -43,7 +43,10 @@ from pathways.runtime.state import SCHEMA_VERSION, TERMINAL, State, clone, iso, 
 def start(
     definition: Definition, enrolled: Enrolled, now: datetime, *, projection: bool = False
 ) -> tuple[State, list[Effect]]:
-    """Enrol a patient: check parameters and attributes, then run to the first waits."""
+    """Enrol a patient: check parameters and attributes, then run to the first waits.
+
+    The state has no `planned_end`: projecting the whole course for it cost half of a
+    simulated patient's CPU, so the store asks `simulation.planned_end` once at enrolment."""
     pathway = definition.pathway
     parameters = check_values(pathway.parameters, enrolled.parameters, "parameter")
     patient = check_values(pathway.patient, enrolled.patient, "patient attribute")
@@ -63,10 +66,6 @@ def start(
     changes = Changes(root, now)
     changes.effects.append(AuditEntry("enrolled", {"pathway": definition.key}))
     _top(definition, changes).go("start")
-    if not projection:
-        from pathways.runtime.simulation import project
-
-        root["planned_end"] = iso(project(definition, root, now).end)
     return root, changes.effects
 
 
@@ -74,6 +73,7 @@ def step(
     definition: Definition, state: State, event: Event, now: datetime
 ) -> tuple[State, list[Effect]]:
     """Apply one event; the new state and the effects to carry out."""
+    _accepts(definition, state)  # before the copy: a state of another pathway may lack parts
     root = clone(state)
     return root, apply_in_place(definition, root, event, now)
 
@@ -85,13 +85,7 @@ def apply_in_place(
 
     Only for a state nobody else sees, such as a simulation's or projection's own copy: an
     event rejected part-way through leaves that state half-changed."""
-    if root.get("schema") != SCHEMA_VERSION or root.get("pathway") != definition.key:
-        raise EventRejected(
-            f"state is for {root.get('pathway')} (schema {root.get('schema')}), "
-            f"not {definition.key} (schema {SCHEMA_VERSION})"
-        )
-    if root["status"] in TERMINAL:
-        raise EventRejected(f"the enrollment is {root['status']}; it takes no more events")
+    _accepts(definition, root)
     changes = Changes(root, now)
     top = _top(definition, changes)
     apply = _APPLY.get(type(event))
@@ -99,6 +93,16 @@ def apply_in_place(
         raise EventRejected(f"{type(event).__name__} is not an event the engine takes")
     apply(top, event)
     return changes.effects
+
+
+def _accepts(definition: Definition, root: State) -> None:
+    if root.get("schema") != SCHEMA_VERSION or root.get("pathway") != definition.key:
+        raise EventRejected(
+            f"state is for {root.get('pathway')} (schema {root.get('schema')}), "
+            f"not {definition.key} (schema {SCHEMA_VERSION})"
+        )
+    if root["status"] in TERMINAL:
+        raise EventRejected(f"the enrollment is {root['status']}; it takes no more events")
 
 
 def _top(definition: Definition, changes: Changes) -> RunningPathway:

@@ -105,6 +105,16 @@ def project(definition: Definition, state: State, now: datetime) -> Timeline:
     return driver.run(effects)
 
 
+def planned_end(definition: Definition, state: State, now: datetime) -> datetime:
+    """The end of the usual course from enrolment: the plan progress flags lateness against.
+
+    Call it on the state `start` returned, with the same `now`, and keep it in the state as
+    `state["planned_end"] = iso(planned_end(definition, state, now))` (enrolment and replay
+    alike, so a replayed state still matches the stored one). Not part of `start`: the
+    projection is most of an enrolment's CPU, and simulations and projections never need it."""
+    return project(definition, state, now).end
+
+
 class _Driver:
     def __init__(
         self, definition: Definition, state: State, now: datetime, scenario: Scenario

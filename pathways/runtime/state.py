@@ -41,16 +41,53 @@ def new_frame(parameters: dict[str, Any]) -> Frame:
 
 
 def clone(state: State) -> State:
-    """A deep copy of plain JSON data, much faster than copy.deepcopy."""
-    return _copy(state)  # type: ignore[no-any-return]
+    """A copy `step` may change without touching `state`, at a fraction of a deep copy's cost.
+
+    The engine changes only containers: it replaces values in the flat maps (parameters,
+    recorded data, counters, joins, done, skipped, the patient) and never changes a value
+    inside them in place, so those are copied one level deep (a C-level dict copy); task and
+    wait instances, whose fields holds rewrite, are copied with their sub-pathway frames.
+    Keys this module does not know are deep-copied, so a new part of the schema stays safe."""
+    copy = state.copy()
+    copy["patient"] = state["patient"].copy()
+    copy["holds"] = [hold.copy() for hold in state["holds"]]
+    copy["handler_tasks"] = _copy(state["handler_tasks"]) if state["handler_tasks"] else {}
+    copy["frame"] = _frame(state["frame"])
+    for key in state.keys() - _STATE_KEYS:
+        copy[key] = _copy(state[key])
+    return copy
+
+
+_STATE_KEYS = frozenset(
+    {"schema", "pathway", "status", "outcome", "seq", "enrolled_at", "planned_end"}
+    | {"projection", "patient", "holds", "handler_tasks", "frame"}
+)
+_FLAT = ("parameters", "data", "counters", "joins", "done", "skipped")
+_FRAME_KEYS = frozenset(_FLAT) | {"active", "work"}
+
+
+def _frame(frame: Frame) -> Frame:
+    copy = frame.copy()
+    for key in _FLAT:
+        copy[key] = frame[key].copy()
+    active = {}
+    for state_id, instance in frame["active"].items():
+        instance = instance.copy()
+        if "child" in instance:
+            instance["child"] = _frame(instance["child"])
+        active[state_id] = instance
+    copy["active"] = active
+    for key in frame.keys() - _FRAME_KEYS:
+        copy[key] = _copy(frame[key])
+    return copy
 
 
 _CONTAINERS = (dict, list)
 
 
 def _copy(value: Any) -> Any:
-    # Leaves (str, int, float, bool, None) are shared as they are: only containers recurse,
-    # which saves a call per leaf, the bulk of a state.
+    # A plain deep copy of JSON data. Leaves (str, int, float, bool, None) are shared as
+    # they are: only containers recurse, which saves a call per leaf, the bulk of a state.
     if type(value) is dict:
         return {
             key: _copy(item) if isinstance(item, _CONTAINERS) else item

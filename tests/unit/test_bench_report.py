@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import types
 from pathlib import Path
 
 import pytest
 
 import bench.__main__ as runner
-from bench.results import Row, Section, Target, percentile
+from bench.results import Row, Section, Target, json_rows, percentile
 
 
 def test_a_row_reports_its_median_and_its_range() -> None:
@@ -52,3 +56,60 @@ def test_a_doc_without_its_markers_is_refused(
     with pytest.raises(SystemExit, match="lacks the markers"):
         runner.write_doc("figures")
     assert doc.read_text() == "# Benchmarks\nhand-written only\n"
+
+
+def test_json_rows_carry_the_target_judged_on_them() -> None:
+    ratio = Row("carepath / SpiffWorkflow, in memory", "x", (18.0, 21.0, 25.0))
+    section = Section(
+        "1. Core",
+        "how",
+        [Row("carepath, in memory", "patients/s", (600.0, 640.0)), ratio],
+        [Target(">= 20x SpiffWorkflow in memory", "21.0x", True, ratio.name)],
+    )
+    rows = json_rows([section])
+    assert rows[0] == {
+        "section": "1. Core",
+        "name": "carepath, in memory",
+        "median": 620.0,
+        "min": 600.0,
+        "max": 640.0,
+        "unit": "patients/s",
+        "target": None,
+        "met": None,
+    }
+    assert (rows[1]["median"], rows[1]["min"], rows[1]["max"]) == (21.0, 18.0, 25.0)
+    assert (rows[1]["target"], rows[1]["met"]) == (">= 20x SpiffWorkflow in memory", True)
+
+
+def test_only_json_reaches_stdout_with_the_json_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    def run(quick: bool) -> list[Section]:
+        print("progress a section prints")
+        os.system("echo output of a server the section starts")
+        return [Section("1. Core", "how", [Row("a", "x/s", (1.0, 3.0))], [])]
+
+    module = types.ModuleType("bench.fake")
+    module.run = run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bench.fake", module)
+    monkeypatch.setattr(runner, "SUITE", ("fake",))
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"{runner.START}\nold\n{runner.END}\n")
+    monkeypatch.setattr(runner, "DOC", doc)
+    monkeypatch.setattr(sys, "argv", ["bench", "--only", "fake", "--json"])
+    runner.main()
+    out, err = capfd.readouterr()
+    assert json.loads(out) == [
+        {
+            "section": "1. Core",
+            "name": "a",
+            "median": 2.0,
+            "min": 1.0,
+            "max": 3.0,
+            "unit": "x/s",
+            "target": None,
+            "met": None,
+        }
+    ]
+    assert "progress a section prints" in err and "output of a server" in err
+    assert doc.read_text() == f"{runner.START}\nold\n{runner.END}\n"

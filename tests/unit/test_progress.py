@@ -17,8 +17,8 @@ from pathways.runtime.events import (
 )
 from pathways.runtime.progress import progress
 from pathways.runtime.scenario import Scenario
-from pathways.runtime.simulation import project, simulate
-from pathways.runtime.state import moment
+from pathways.runtime.simulation import planned_end, project, simulate
+from pathways.runtime.state import iso, moment
 from tests.conftest import toronto, typical_patient
 
 Definitions = Callable[[str], Definition]
@@ -41,6 +41,7 @@ def test_a_task_past_its_due_date_flags_the_enrollment_overdue(definitions: Defi
 def test_a_dose_delay_puts_the_plan_at_risk(definitions: Definitions) -> None:
     chemotherapy = definitions("chemotherapy")
     state, _ = start(chemotherapy, Enrolled(), T0)
+    state["planned_end"] = iso(planned_end(chemotherapy, state, T0))  # as the store does
     now = T0
     counts = {"anc": 2000, "platelets": 150000}
     while "pre_cycle_labs" not in state["frame"]["active"]:
@@ -157,3 +158,14 @@ def test_a_projection_passed_in_gives_the_same_progress_as_one_made_inside(
     later = T0 + timedelta(days=3)
     timeline = project(chemotherapy, state, later)
     assert progress(chemotherapy, state, later, timeline) == progress(chemotherapy, state, later)
+
+
+def test_the_planned_end_is_the_usual_course_from_enrolment(definitions: Definitions) -> None:
+    chemotherapy = definitions("chemotherapy")
+    state, _ = start(chemotherapy, Enrolled({"cycles": 2}), T0)
+    assert "planned_end" not in state  # enrolment no longer projects the whole course
+    planned = planned_end(chemotherapy, state, T0)
+    assert planned == simulate(chemotherapy, T0, Scenario({"cycles": 2})).end
+    assert planned_end(chemotherapy, state, T0) == planned and "planned_end" not in state
+    longer = start(chemotherapy, Enrolled({"cycles": 4}), T0)[0]
+    assert planned_end(chemotherapy, longer, T0) > planned
