@@ -11,9 +11,11 @@ from sqlmodel import Session, select
 
 from pathways.runtime.engine import start
 from pathways.runtime.events import Enrolled
-from pathways.runtime.progress import progress
+from pathways.runtime.progress import Progress, progress
+from pathways.runtime.simulation import project
+from pathways.runtime.state import iso
 from pathways.store.changes import record_enrollment_change
-from pathways.store.definitions import compiled, pinned
+from pathways.store.definitions import compiled
 from pathways.store.effects import write_effects
 from pathways.store.events import ENROLLED, engine_event
 from pathways.store.tables import Enrollment, PathwayDefinition, PathwayEvent, Patient
@@ -65,6 +67,8 @@ def enrol(
     definition_row = _definition_row(session, pathway, version)
     definition = compiled(session, definition_row)
     state, effects = start(definition, Enrolled(parameters, patient_attributes), now)
+    plan = project(definition, state, now)  # the usual course: planned end and first projection
+    state["planned_end"] = iso(plan.end)
     enrollment = Enrollment.model_validate(
         {
             "id": new_id(),
@@ -100,7 +104,8 @@ def enrol(
         )
     )
     write_effects(session, enrollment, effects, actor, now)
-    _refresh_flag(session, enrollment, now)
+    _show_progress(enrollment, progress(definition, state, now, plan))
+    session.add(enrollment)
     record_enrollment_change(session, enrollment, now)
     session.flush()
     return enrollment
@@ -167,9 +172,8 @@ def _by_key(session: Session, enrollment_id: str, key: str) -> PathwayEvent | No
     ).first()
 
 
-def _refresh_flag(session: Session, enrollment: Enrollment, now: datetime) -> None:
+def _show_progress(enrollment: Enrollment, report: Progress) -> None:
     """At enrolment: the flag, next due date, progress figures and the first projection."""
-    report = progress(pinned(session, enrollment), enrollment.state, now)
     enrollment.flag = report.flag
     enrollment.next_due_at = report.next_due
     enrollment.steps_done = report.done
@@ -177,4 +181,3 @@ def _refresh_flag(session: Session, enrollment: Enrollment, now: datetime) -> No
     enrollment.phase = report.phase
     enrollment.projected_end = report.projected_end
     enrollment.projected_version = enrollment.version
-    session.add(enrollment)

@@ -9,6 +9,8 @@ from sqlmodel import Session, col, select
 
 from pathways.runtime.engine import start, step
 from pathways.runtime.events import Enrolled, EventRejected
+from pathways.runtime.simulation import planned_end
+from pathways.runtime.state import iso
 from pathways.store.definitions import pinned
 from pathways.store.events import ENROLLED, engine_event
 from pathways.store.tables import Enrollment, PathwayEvent
@@ -49,6 +51,7 @@ def replay(session: Session, enrollment: Enrollment) -> ReplayResult:
     state, _ = start(
         definition, Enrolled(first.data["parameters"], first.data["patient"]), first.applied_at
     )
+    state["planned_end"] = iso(planned_end(definition, state, first.applied_at))  # as enrol does
     found = out_of_order([event.id for event in log if event.id is not None])
     for event in log[1:]:
         assert event.applied_at is not None
