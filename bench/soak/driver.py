@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -209,9 +208,13 @@ class Driver:
                 while not self.halt.is_set():
                     enrollment, pathway = rng.choice(share)
                     sequence += 1
-                    # refused (e.g. the task was done meanwhile): counted; go on
-                    with suppress(Given):
+                    try:
                         self._act(client, enrollment, pathway, rng, f"soak:{label}:{sequence}")
+                    except Given:
+                        pass  # refused (e.g. the task was done meanwhile): counted; go on
+                    except httpx.TransportError:  # a read (GET) with no answer: next action
+                        with self.lock:
+                            self.driven.connection_errors += 1
                     self.halt.wait(rng.uniform(0.5, 1.5) * pause)
         except BaseException as error:  # the report says the driver broke
             self.failure = error

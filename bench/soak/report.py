@@ -59,6 +59,7 @@ class Replay:
     enrollments: int
     differ: int
     summary: str
+    samples: list[str] = field(default_factory=list)  # differing enrollments, first difference
 
 
 @dataclass
@@ -236,6 +237,6 @@ def figures(
             "out_of_order_event_ids": overtaken[:SAMPLES],
             **{f"duplicated_{kind}": found[:SAMPLES] for kind, found in twice.items()},
             **{f"stuck_{kind}": ids[:SAMPLES] for kind, ids in stalled.items()},
-            "replay": [replayed.summary],
+            "replay": [replayed.summary, *replayed.samples[:SAMPLES]],
         },
     )

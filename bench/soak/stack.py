@@ -153,9 +153,16 @@ class Stack:
         )
         summary = (done.stderr.strip().splitlines() or ["(no summary)"])[-1]
         (self.logs / "replay.log").write_text(done.stdout + done.stderr)
-        results = [line for line in done.stdout.splitlines() if not line.startswith(" ")]
+        lines = done.stdout.splitlines()
+        results = [line for line in lines if not line.startswith(" ")]
         differ = sum(": DIFFERS" in line for line in results)
-        return Replay(done.returncode == 0, len(results), differ, summary)
+        # each differing enrollment with its first difference, to start looking from
+        samples = [
+            f"{line} {lines[n + 1].strip() if n + 1 < len(lines) else ''}"
+            for n, line in enumerate(lines)
+            if ": DIFFERS" in line
+        ]
+        return Replay(done.returncode == 0, len(results), differ, summary, samples)
 
 
 @contextmanager

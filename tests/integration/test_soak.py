@@ -1,4 +1,4 @@
-"""A short chaos soak: real API, two workers SIGKILLed at random, Redis killed once, on PostgreSQL."""
+"""A short chaos soak on PostgreSQL: real API, two workers SIGKILLed at random, Redis killed."""
 
 from __future__ import annotations
 
