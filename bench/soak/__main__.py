@@ -71,25 +71,31 @@ def chaos(
         halt.wait(0.5)
 
 
+def unprocessed(engine: Engine) -> int:
+    """Events recorded and not yet processed."""
+    with Session(engine) as session:
+        return int(
+            session.exec(
+                select(func.count())
+                .select_from(PathwayEvent)
+                .where(col(PathwayEvent.processed_at).is_(None))
+            ).one()
+        )
+
+
 def backlog(engine: Engine) -> int:
     """Events not yet processed, and timers due but not fired."""
-    now = datetime.now(UTC)
     with Session(engine) as session:
-        events = session.exec(
-            select(func.count())
-            .select_from(PathwayEvent)
-            .where(col(PathwayEvent.processed_at).is_(None))
-        ).one()
         timers = session.exec(
             select(func.count())
             .select_from(Timer)
             .where(
                 col(Timer.fired_at).is_(None),
                 col(Timer.cancelled_at).is_(None),
-                Timer.due_at <= now,
+                Timer.due_at <= datetime.now(UTC),
             )
         ).one()
-    return int(events) + int(timers)
+    return unprocessed(engine) + int(timers)
 
 
 def drain(built: Stack, seconds: float) -> bool:
@@ -135,7 +141,10 @@ def soak(options: argparse.Namespace) -> Figures:
             raise BrokenRun(f"the driver failed: {driver.failure!r}")
         say(f"{driver.sent} events posted; draining (at most {options.drain:g} s)")
         drained = drain(built, options.drain)
-        say(f"drained: {drained}; replaying every enrollment")
+        ended = datetime.now(UTC)  # "stuck" is judged at the end of the drain
+        say(f"drained: {drained}; stopping beat, then the workers once idle")
+        built.quiesce(lambda: unprocessed(built.engine), 30)
+        say("replaying every enrollment")
         replayed = built.replay()
         built.chaos.api_deadlocks = built.api_deadlocks()
         say("counting; then stopping everything")
@@ -146,7 +155,7 @@ def soak(options: argparse.Namespace) -> Figures:
             driver.driven,
             built.chaos,
             replayed,
-            datetime.now(UTC),
+            ended,
             options.stuck_after,
             drained,
         )

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +132,24 @@ class Stack:
             if self.beat is not None and not self.beat.alive() and redis_answers(self.redis_port):
                 self.chaos.beat_restarts += 1
                 self.beat = self.start_beat()
+
+    def quiesce(self, unprocessed: Callable[[], int], seconds: float) -> None:
+        """Stop beat, let the workers apply what it recorded last, then stop the workers.
+
+        Replay reads the states and the log in separate transactions, so it must run on a
+        stack that no longer moves: a timer firing meanwhile shows as a false difference.
+        """
+        with self.lock:
+            if self.beat is not None:
+                self.beat.stop()
+                self.beat = None  # supervise() starts no other
+        deadline = time.monotonic() + seconds
+        while unprocessed() and time.monotonic() < deadline:
+            self.supervise()
+            time.sleep(0.5)
+        with self.lock:
+            for worker in self.workers:
+                worker.stop()
 
     def api_deadlocks(self) -> int:
         """Deadlocks PostgreSQL reported to the API (each one a 500 answer)."""
