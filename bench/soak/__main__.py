@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
 import threading
 import time
@@ -164,6 +165,9 @@ def soak(options: argparse.Namespace) -> Figures:
 def main(argv: list[str] | None = None) -> int:
     """Run, print the figures, and exit 1 on any failure (2 when the soak could not run)."""
     options = arguments(argv)
+    # A supervisor's SIGTERM tears down like Ctrl-C: our processes live in their own sessions
+    # and would outlive us otherwise.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     problem = postgres_problem()
     if problem is not None:
         print(f"the soak needs PostgreSQL: {problem}", file=sys.stderr)
@@ -173,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenRun as broken:
         print(f"the soak could not run: {broken}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        say("interrupted: every process stopped, the database dropped (unless --keep)")
+        return 130
     say("stopped")
     print(result.as_json() if options.json else result.table())
     return 1 if result.failures() else 0
