@@ -13,67 +13,21 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
-from bench.soak.report import Driven
-from pathways.store.demo import PATIENT_ATTRIBUTES, USUAL_VALUES
+from bench.soak.records import Driven
+from bench.soak.values import GRADES, SHORT_WAIT, TERMS, handles_adverse_events, plausible
+from pathways.store.demo import PATIENT_ATTRIBUTES
 
 RETRIES = 20
 RETRY_PAUSE = 0.5  # s, doubled up to 5 s
-SHORT_WAIT = (15, 45)  # s: the range duration parameters are set to at enrolment
-# Numbers with no bounds in the form: a spread around the pathways' thresholds, so that
-# some chemotherapy cycles are delayed for low counts (another timer) and most are not.
-PLAUSIBLE: dict[str, tuple[float, float]] = {"anc": (800, 4000), "platelets": (60000, 300000)}
-TERMS = ("fatigue", "nausea", "radiation dermatitis", "mucositis")
-GRADES = (1, 1, 2, 2, 3)  # 3 holds treatment for review on the pathways that handle it
 
 
-class Given(Exception):
-    """The API refused a post (4xx): nothing was stored."""
-
-
-def handles_adverse_events(definitions: Path) -> set[str]:
-    """Pathways of the library with an `on: adverse_event` handler."""
-    found = set()
-    for path in definitions.glob("*.yaml"):
-        document = yaml.safe_load(path.read_text())
-        if isinstance(document, dict) and "adverse_event" in (document.get("on") or {}):
-            found.add(str(document["pathway"]))
-    return found
-
-
-def plausible(fields: dict[str, Any] | list[dict[str, Any]], rng: random.Random) -> dict[str, Any]:
-    """Values staff might record for a form (a task's) or fields (a pathway's), mostly usual."""
-    named = fields.items() if isinstance(fields, dict) else ((f["name"], f) for f in fields)
-    values: dict[str, Any] = {}
-    for name, field in named:
-        if not field.get("required", True) and rng.random() < 0.5:
-            continue
-        kind, enum = field.get("type"), field.get("enum") or []
-        if name in USUAL_VALUES and rng.random() < 0.9:
-            values[name] = USUAL_VALUES[name]
-        elif enum:
-            values[name] = enum[0] if rng.random() < 0.85 else rng.choice(enum)
-        elif kind in ("integer", "number"):
-            low = field.get("minimum")
-            high = field.get("maximum")
-            low, high = PLAUSIBLE.get(name, (low or 0, high if high is not None else 100))
-            number = rng.uniform(float(low), float(high))
-            values[name] = round(number) if kind == "integer" else round(number, 1)
-        elif kind == "boolean":
-            values[name] = rng.random() < 0.2
-        elif kind == "date":
-            values[name] = datetime.now(UTC).date().isoformat()
-        elif kind == "duration":
-            values[name] = f"PT{rng.randint(*SHORT_WAIT)}S"
-        else:
-            values[name] = "soak"
-    return values
+class Refused(Exception):
+    """The API refused a post (4xx: nothing stored), or it never answered after every retry."""
 
 
 class Driver:
@@ -96,7 +50,7 @@ class Driver:
         return httpx.Client(base_url=self.base_url, headers=self.headers, timeout=30)
 
     def post(self, client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST, again with the same body after connection errors and 5xx; 4xx raises Given."""
+        """POST, again with the same body after connection errors and 5xx; 4xx raises Refused."""
         pause = RETRY_PAUSE
         for attempt in range(RETRIES):
             try:
@@ -107,7 +61,7 @@ class Driver:
                 if answer.status_code >= 400:
                     with self.lock:
                         self.driven.refused += 1
-                    raise Given(f"{path}: HTTP {answer.status_code}")
+                    raise Refused(f"{path}: HTTP {answer.status_code}")
                 result: dict[str, Any] = answer.json()
                 return result
             with self.lock:
@@ -120,7 +74,7 @@ class Driver:
                 pause = min(2 * pause, 5.0)
         with self.lock:
             self.driven.given_up += 1
-        raise Given(f"{path}: gave up after {RETRIES} tries")
+        raise Refused(f"{path}: gave up after {RETRIES} tries")
 
     def accepted(self, answer: dict[str, Any]) -> int:
         event = int(answer["event"])
@@ -145,7 +99,7 @@ class Driver:
                     detail = details[names[number % len(names)]]
                     try:
                         self._enrol_one(client, detail, f"{run}-{number:05d}")
-                    except Given as refused:
+                    except Refused as refused:
                         print(f"enrolment refused: {refused}", file=sys.stderr, flush=True)
                         with self.lock:
                             self.driven.enrol_failures += 1
@@ -210,7 +164,7 @@ class Driver:
                     sequence += 1
                     try:
                         self._act(client, enrollment, pathway, rng, f"soak:{label}:{sequence}")
-                    except Given:
+                    except Refused:
                         pass  # refused (e.g. the task was done meanwhile): counted; go on
                     except httpx.TransportError:  # a read (GET) with no answer: next action
                         with self.lock:

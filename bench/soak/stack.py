@@ -35,7 +35,7 @@ from bench.services import (
     redis_server,
     wait_until,
 )
-from bench.soak.report import Chaos, Replay
+from bench.soak.records import Chaos, Replay
 from pathways.store.database import database_engine, upgrade
 from pathways.store.definitions import publish_directory
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from bench.soak.checks import (
     stuck,
 )
 from bench.soak.report import Figures, intended_holds
+from bench.soak.values import plausible
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -185,3 +187,18 @@ def test_the_json_report_names_every_figure_and_the_failures() -> None:
     assert report["lost"] == 3 and report["failures"] == ["lost = 3"]
     assert {"out_of_order", "timer_lateness_p99_s", "worker_kills", "replay_passed"} <= set(report)
     assert figures().table().endswith("PASSED")
+
+
+def test_the_staff_record_values_a_form_accepts() -> None:
+    form = [
+        {"name": "grade", "type": "integer", "required": True, "minimum": 1, "maximum": 5},
+        {"name": "site", "type": "string", "required": True, "enum": ["cervical", "lumbar"]},
+        {"name": "qa_passed", "type": "boolean", "required": True},
+        {"name": "anc", "type": "number", "required": True},
+    ]
+    for seed in range(50):
+        values = plausible(form, random.Random(seed))
+        assert 1 <= values["grade"] <= 5 and isinstance(values["grade"], int)
+        assert values["site"] in ("cervical", "lumbar")
+        assert isinstance(values["qa_passed"], bool)
+        assert 800 <= values["anc"] <= 4000  # around the chemotherapy thresholds
