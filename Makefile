@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format clean bench bench-full
+.PHONY: run test lint format clean bench bench-full soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ bench: $(BENCH_STAMP)
 ## bench-full: every benchmark at the sizes its target is stated at
 bench-full: $(BENCH_STAMP)
 	$(BIN)/python -m bench --full
+
+## soak: a chaos soak on PostgreSQL (workers SIGKILLed, Redis restarted); exit 1 on any loss
+## e.g. make soak SOAK_ARGS="--minutes 3 --workers 3 --enrollments 200 --json"
+SOAK_ARGS ?= --minutes 10 --workers 3 --enrollments 500
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

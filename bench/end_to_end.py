@@ -35,16 +35,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +57,17 @@ from bench.noop_worker import QUEUE as NOOP_QUEUE
 from bench.noop_worker import TASK as NOOP_TASK
 from bench.persisted import BrokenRun, postgres_database, postgres_problem
 from bench.results import Row, Section, Target, peak_rss_mib, percentile
+from bench.services import (
+    CAREPATH,
+    ROOT,
+    Service,
+    children,
+    free_port,
+    healthy,
+    redis_answers,
+    redis_server,
+    wait_until,
+)
 from pathways.store.database import database_engine, upgrade
 from pathways.store.definitions import publish_directory
 from pathways.store.enrollments import enrol, record_event, register_patient
@@ -69,10 +77,8 @@ from workers import jobs
 
 TITLE = "3. End to end: POST event to staff task visible, through Celery on Redis"
 MEMORY = "5. Memory: peak resident set"
-ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS = ROOT / "definitions"
 DATABASE = "carepath_bench_e2e"
-CAREPATH = [sys.executable, "-c", "from pathways.cli import main; main()"]
 TOKEN = "bench-end-to-end-admin-token"
 CONCURRENCY = 2  # `carepath worker --concurrency 2`, as docker-compose.yml runs it
 RATE = 100.0  # events posted per second, steady
@@ -109,42 +115,6 @@ def _check(condition: bool, message: str) -> None:
         raise BrokenRun(message)
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.1) -> None:
-    """Poll until `check()` holds, or fail saying what did not happen."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(every)
-    raise BrokenRun(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-# --- processes ------------------------------------------------------------------------------
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of `pid` (Celery's pool)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after its ')'
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
     """User + system CPU time of each live process, in seconds."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -166,84 +136,6 @@ def backends(engine: Engine, exclude: int) -> list[int]:
             {"name": DATABASE, "me": exclude},
         )
         return [int(pid) for (pid,) in rows]
-
-
-class Service:
-    """A process of ours in its own session, with its output in a log file."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name = name
-        self.log = logs / f"{name}.log"
-        self.handle = self.log.open("ab")
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=self.handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us only; we stop it in order
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def peaks(self) -> tuple[float, float]:
-        """VmHWM of the process and of its largest child (0 without children), MiB."""
-        own = peak_rss_mib(self.pid)
-        pool = [peak_rss_mib(child) for child in children(self.pid)]
-        return own, max(pool, default=0.0)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        """SIGTERM to its process group; SIGKILL if it has not gone in 15 s."""
-        if self.alive():
-            try:
-                os.killpg(self.pid, signal.SIGTERM)
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait(10)
-            except ProcessLookupError:
-                pass
-        self.handle.close()
-
-
-def redis_server(port: int, directory: Path) -> list[str]:
-    """A private Redis: no persistence, refuses writes rather than evicting messages."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise BrokenRun("redis-server is not installed")
-    return [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--maxmemory-policy",
-        "noeviction",
-        "--dir",
-        str(directory),
-    ]
-
-
-def redis_answers(port: int) -> bool:
-    """Whether a Redis answers PING on the port."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 # --- Celery logs ------------------------------------------------------------------------------
@@ -341,13 +233,6 @@ def enrol_pool(engine: Engine, count: int, label: str) -> list[str]:
     return ids
 
 
-def _healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @contextmanager
 def stack(size: Size) -> Iterator[Stack]:
     """Everything section 3 needs, torn down (processes, database, temp dir) on the way out."""
@@ -380,7 +265,7 @@ def stack(size: Size) -> Iterator[Stack]:
         # the API starts while the pools enrol
         built.latency_pool = enrol_pool(engine, size.latency_pool, "L")
         built.saturation_pool = enrol_pool(engine, size.saturation_pool, "S")
-        wait_until(lambda: _healthy(built.api_port) or not api.alive(), 60, "the API")
+        wait_until(lambda: healthy(built.api_port) or not api.alive(), 60, "the API")
         _check(api.alive(), f"the API did not start:\n{api.output()}")
         yield built
 

@@ -1,0 +1,1 @@
+"""The chaos soak: `python -m bench.soak` (see docs/operations.md, "Chaos soak")."""
