@@ -3,6 +3,9 @@
 Blocking database calls live in plain `def` routes (FastAPI runs them in a thread pool).
 """
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
 
 from fastapi import FastAPI, HTTPException
@@ -10,7 +13,10 @@ from sqlalchemy import Engine, text
 
 from api import problems, web
 from api.etag import ETagMiddleware
+from api.oidc import IdentityProvider
+from api.oidc_settings import OidcConfig
 from api.routes import (
+    auth,
     changes,
     dashboard,
     enrollments,
@@ -23,18 +29,28 @@ from api.routes import (
 )
 
 
-def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str) -> FastAPI:
-    """The app, wired to a database, a way to enqueue events, and the admin token."""
+def create_app(
+    engine: Engine,
+    enqueue: Callable[[int], None],
+    admin_token: str,
+    oidc: OidcConfig | None = None,
+) -> FastAPI:
+    """The app, wired to a database, a way to enqueue events, the admin token, and OIDC."""
     app = FastAPI(
         title="carepath", version="0.1.0", description="Care pathways for spinal-cancer treatment"
     )
     app.state.engine = engine
     app.state.enqueue = enqueue
     app.state.admin_token = admin_token
+    app.state.oidc = IdentityProvider(oidc) if oidc else None
+    # Sign-in cookies are signed with a key every replica derives alike from the admin token.
+    secret = admin_token.encode() or secrets.token_bytes(32)
+    app.state.oidc_cookie_key = hmac.new(secret, b"carepath oidc cookies", hashlib.sha256).digest()
     problems.install(app)
     app.add_middleware(ETagMiddleware)
     for module in (
         me,
+        auth,
         pathways,
         patients,
         enrollments,
