@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -19,6 +20,7 @@ from api.app import create_app
 from api.oidc import IdentityProvider
 from api.oidc_settings import OidcConfig, OidcSettingsError, oidc_config
 from api.security import issue_token
+from pathways.cli import cli
 from pathways.store.database import database_engine, upgrade
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.integration.oidc_support import REDIRECT_URL, oidc_issuer, page_token, sign_in
@@ -233,3 +235,16 @@ def test_settings_name_the_variable_to_fix() -> None:
     assert found is not None
     assert found.issuer == "https://idp.example/realms/h"
     assert found.role_map == (("spine-navigators", "navigator"), ("lab-staff", "lab"))
+
+
+def test_carepath_api_refuses_to_start_with_a_role_map_naming_an_unknown_role() -> None:
+    environment = {
+        "CAREPATH_ADMIN_TOKEN": ADMIN,
+        "CAREPATH_BROKER_URL": "redis://127.0.0.1:1/0",
+        "CAREPATH_OIDC_ISSUER": "https://idp.example/realms/hospital",
+        "CAREPATH_OIDC_CLIENT_ID": "carepath",
+        "CAREPATH_OIDC_ROLE_MAP": "spine-navigators=navigators",
+    }
+    result = CliRunner().invoke(cli, ["api"], env=environment)
+    assert result.exit_code == 2
+    assert "CAREPATH_OIDC_ROLE_MAP: 'navigators' is not a carepath role" in result.output
