@@ -19,7 +19,7 @@ from fastapi import HTTPException
 from api.oidc_settings import OidcConfig
 from api.security import Principal
 
-ALGORITHMS = {"RS256": "RSA", "ES256": "EC"}  # never `none`, never HS* (a public key is no secret)
+ALGORITHMS = ("RS256", "ES256")  # never `none`, never HS* (a public key is no secret)
 MIN_REFRESH = 60.0  # an unknown `kid` refetches the JWKS at most once a minute (no fetch storms)
 MAX_AGE = 3600.0  # keys are refetched hourly anyway, so a retired key stops working
 
@@ -108,8 +108,8 @@ class IdentityProvider:
         if algorithm not in ALGORITHMS:
             raise TokenRefused(f"tokens signed with {algorithm} are not accepted (RS256, ES256)")
         key = self.signing_key(str(header.get("kid", "")))
-        if key.key_type != ALGORITHMS[algorithm]:
-            raise TokenRefused(f"key {key.key_id!r} is {key.key_type}, not a key for {algorithm}")
+        if key.algorithm_name != algorithm:  # e.g. an RSA key, or a P-384 key, for ES256
+            raise TokenRefused(f"key {key.key_id!r} is for {key.algorithm_name}, not {algorithm}")
         try:
             # Times are checked below against our clock; PyJWT checks signature, iss and aud.
             claims = jwt.decode(

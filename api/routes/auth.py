@@ -2,8 +2,8 @@
 
 /auth/login keeps state, nonce and the PKCE verifier in a short-lived signed cookie (nothing
 else, no PHI) and sends the browser to the provider; /auth/callback checks the state, redeems
-the code, validates the ID token (nonce included) and leaves it in a one-minute cookie that only
-POST /auth/session reads, once, so the credential never appears in a URL.
+the code, validates the ID token (nonce included) and leaves it, or why sign-in failed, in a
+one-minute cookie that only POST /auth/session reads, once: the credential is never in a URL.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel
 
 from api.oidc import IdentityProvider, NoRole, ProviderUnreachable, TokenRefused
+from api.problems import problem
 
 FLOW_COOKIE = "carepath_oidc_flow"
 HANDOFF_COOKIE = "carepath_oidc_handoff"
@@ -110,7 +111,7 @@ def login(request: Request) -> RedirectResponse:
         max_age=FLOW_SECONDS,
         path="/auth/callback",
         httponly=True,
-        secure=request.url.scheme == "https",
+        secure=_redirect_url(request, provider).startswith("https:"),
         samesite="lax",  # the provider's redirect back is a cross-site top-level GET
     )
     return response
@@ -122,9 +123,13 @@ def callback(
     state: str = "",
     code: str = "",
     error: str = "",
+    iss: str | None = None,
     flow: Annotated[str | None, Cookie(alias=FLOW_COOKIE)] = None,
 ) -> RedirectResponse:
-    """Finish sign-in: check state, redeem the code with the verifier, validate the ID token."""
+    """Finish sign-in: check state, redeem the code with the verifier, validate the ID token.
+
+    The page learns the outcome from POST /auth/session: the credential, or the problem.
+    """
     provider = _provider(request)
     started = _unsign(request, flow)
     if started is None or not hmac.compare_digest(str(started["state"]), state):
@@ -133,18 +138,11 @@ def callback(
             "state: this answer does not belong to a sign-in started in this browser in the "
             "last 10 minutes; start again at /auth/login",
         )
-    if error:
-        raise HTTPException(400, f"the sign-in provider answered {error[:80]!r}; try again")
-    id_token = _redeem(request, provider, code, str(started["verifier"]))
     try:
-        claims = provider.verify(id_token, nonce=str(started["nonce"]))
-        provider.principal(claims)
-    except TokenRefused as refused:
-        raise HTTPException(401, f"the provider's ID token was refused: {refused}") from refused
-    except NoRole as unmapped:
-        raise HTTPException(403, str(unmapped)) from unmapped
-    until = int(time.time()) + HANDOFF_SECONDS
-    handoff = {"token": id_token, "expires_at": int(claims["exp"]), "until": until}
+        handoff = _finish(request, provider, started, code, error, iss)
+    except HTTPException as failed:
+        handoff = {"status": failed.status_code, "detail": failed.detail}
+    handoff["until"] = int(time.time()) + HANDOFF_SECONDS
     response = RedirectResponse("/#/signed-in", status_code=303)
     response.delete_cookie(FLOW_COOKIE, path="/auth/callback")
     response.set_cookie(
@@ -153,10 +151,34 @@ def callback(
         max_age=HANDOFF_SECONDS,
         path="/auth/session",
         httponly=True,
-        secure=request.url.scheme == "https",
+        secure=_redirect_url(request, provider).startswith("https:"),
         samesite="strict",  # only the page itself, same-site, collects it
     )
     return response
+
+
+def _finish(
+    request: Request,
+    provider: IdentityProvider,
+    started: dict[str, Any],
+    code: str,
+    error: str,
+    iss: str | None,
+) -> dict[str, Any]:
+    """The page's credential for an answer whose state matched; HTTPException if refused."""
+    if error:
+        raise HTTPException(400, f"the sign-in provider answered {error[:80]!r}; try again")
+    if iss is not None and iss.rstrip("/") != provider.config.issuer:  # RFC 9207: mix-up
+        raise HTTPException(400, f"iss: the answer comes from {iss[:200]!r}, not our provider")
+    id_token = _redeem(request, provider, code, str(started["verifier"]))
+    try:
+        claims = provider.verify(id_token, nonce=str(started["nonce"]))
+        provider.principal(claims)
+    except TokenRefused as refused:
+        raise HTTPException(401, f"the provider's ID token was refused: {refused}") from refused
+    except NoRole as unmapped:
+        raise HTTPException(403, str(unmapped)) from unmapped
+    return {"token": id_token, "expires_at": int(claims["exp"])}
 
 
 def _redeem(request: Request, provider: IdentityProvider, code: str, verifier: str) -> str:
@@ -186,7 +208,7 @@ def _redeem(request: Request, provider: IdentityProvider, code: str, verifier: s
     return token
 
 
-@router.post("/session", responses={200: {"model": SignedIn}})
+@router.post("/session", responses={200: {"model": SignedIn}, 400: {}, 403: {}, 503: {}})
 def collect(
     request: Request, handoff: Annotated[str | None, Cookie(alias=HANDOFF_COOKIE)] = None
 ) -> JSONResponse:
@@ -196,6 +218,10 @@ def collect(
         raise HTTPException(
             401, "no sign-in is waiting for this browser (it lasts a minute); sign in again"
         )
+    if "detail" in found:  # the sign-in failed after the browser came back: say why, once
+        failed = problem(found["status"], found["detail"], request)
+        failed.delete_cookie(HANDOFF_COOKIE, path="/auth/session")
+        return failed
     signed_in = SignedIn(token=found["token"], expires_at=found["expires_at"])
     response = JSONResponse(signed_in.model_dump(), headers={"Cache-Control": "no-store"})
     response.delete_cookie(HANDOFF_COOKIE, path="/auth/session")

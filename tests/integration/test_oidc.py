@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -170,7 +171,9 @@ def test_unsigned_and_hmac_tokens_are_refused_with_401(
 def test_a_user_whose_groups_map_to_no_role_gets_403_naming_the_claim_and_mapping(
     carepath: TestClient, sqlite: Engine, oidc_issuer: str
 ) -> None:
-    refused(sign_in(carepath, "vic.visitor"), 403, "'groups' claim (visitors)")
+    # the browser comes back to the page, which learns why from /auth/session
+    assert sign_in(carepath, "vic.visitor").headers["location"] == "/#/signed-in"
+    refused(carepath.post("/auth/session"), 403, "'groups' claim (visitors)")
     with client_for(sqlite, settings(oidc_issuer, mapping="visitors=dashboard")) as lenient:
         token = page_token(lenient, "vic.visitor")
     refused(me(carepath, token), 403, f"maps {MAPPING.replace(',', ', ')}")
@@ -200,6 +203,21 @@ def test_an_unknown_key_refetches_the_keys_at_most_once_a_minute(
 def test_a_callback_without_the_browsers_state_is_refused_with_400(carepath: TestClient) -> None:
     carepath.get("/auth/login", follow_redirects=False)
     refused(carepath.get("/auth/callback?state=guessed&code=x"), 400, "state:")
+
+
+def test_a_code_the_provider_refuses_is_reported_to_the_page_with_400(carepath: TestClient) -> None:
+    location = carepath.get("/auth/login", follow_redirects=False).headers["location"]
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    carepath.get(f"/auth/callback?state={state}&code=not-a-real-code", follow_redirects=False)
+    refused(carepath.post("/auth/session"), 400, "the sign-in provider refused the code")
+
+
+def test_an_answer_from_another_issuer_is_refused(carepath: TestClient) -> None:
+    location = carepath.get("/auth/login", follow_redirects=False).headers["location"]
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    mixed_up = f"/auth/callback?state={state}&code=x&iss=https://evil.example"
+    carepath.get(mixed_up, follow_redirects=False)
+    refused(carepath.post("/auth/session"), 400, "iss: the answer comes from")
 
 
 def test_the_sign_in_page_offers_the_hospital_only_when_configured(
