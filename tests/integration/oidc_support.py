@@ -55,37 +55,59 @@ def _node_missing() -> str | None:
     return f"{' and '.join(missing)} not installed" if missing else None
 
 
-@pytest.fixture(scope="session")
-def oidc_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The issuer URL of a running provider on a free loopback port."""
+class ProviderProcess:
+    """oidc-provider running from its installed folder, on a port, with a key generation."""
+
+    def __init__(self, home: Path, port: int, log: Path) -> None:
+        self.home, self.port, self.log = home, port, log
+        self.issuer = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, generation: int = 1) -> None:
+        """Start answering, signing with keys `rs-GENERATION` and `es-GENERATION`."""
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                ["node", "provider.mjs", str(self.port), REDIRECT_URL, str(generation)],
+                cwd=self.home,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        process = self.process
+
+        def answers() -> bool:
+            try:
+                discovery = f"{self.issuer}/.well-known/openid-configuration"
+                return httpx.get(discovery).status_code == 200
+            except httpx.HTTPError:
+                return process.poll() is not None  # it died: stop waiting, the assert says why
+
+        wait_until(answers, 30, f"the OIDC provider on port {self.port}")
+        assert process.poll() is None, self.log.read_text()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def provider_for_tests(tmp_path_factory: pytest.TempPathFactory) -> ProviderProcess:
+    """A provider ready to start on a free port (npm packages installed), or skip/fail."""
     problem = _node_missing()
     if problem:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the OIDC tests need Node.js and npm under CI=true: {problem}")
         pytest.skip(f"the OIDC tests need Node.js and npm: {problem}")
-    home = _installed()
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("oidc") / "provider.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            ["node", "provider.mjs", str(port), REDIRECT_URL],
-            cwd=home,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    return ProviderProcess(_installed(), free_port(), log)
 
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{issuer}/.well-known/openid-configuration").status_code == 200
-        except httpx.HTTPError:
-            return process.poll() is not None  # it died: stop waiting, the assert says why
 
-    wait_until(answers, 30, f"the OIDC provider on port {port}")
-    assert process.poll() is None, log.read_text()
-    yield issuer
-    process.terminate()
-    process.wait(10)
+@pytest.fixture(scope="session")
+def oidc_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The issuer URL of a running provider on a free loopback port."""
+    provider = provider_for_tests(tmp_path_factory)
+    provider.start()
+    yield provider.issuer
+    provider.stop()
 
 
 def sign_in(client: TestClient, username: str) -> httpx.Response:

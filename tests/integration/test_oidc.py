@@ -24,7 +24,13 @@ from api.security import issue_token
 from pathways.cli import cli
 from pathways.store.database import database_engine, upgrade
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-from tests.integration.oidc_support import REDIRECT_URL, oidc_issuer, page_token, sign_in
+from tests.integration.oidc_support import (
+    REDIRECT_URL,
+    oidc_issuer,
+    page_token,
+    provider_for_tests,
+    sign_in,
+)
 
 __all__ = ["oidc_issuer"]  # the provider fixture, shared by every test here
 
@@ -198,6 +204,28 @@ def test_an_unknown_key_refetches_the_keys_at_most_once_a_minute(
         for _ in range(3):
             refused(me(carepath, rotated), 401, "'retired', unknown to the provider")
     assert fetches.count("/jwks") == 2
+
+
+def test_keys_the_provider_rotates_are_fetched_when_a_token_names_a_new_one(
+    sqlite: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    provider = provider_for_tests(tmp_path_factory)
+    provider.start(generation=1)
+    now = [time.time()]
+    try:
+        with client_for(sqlite, settings(provider.issuer)) as client:
+            checking = IdentityProvider(settings(provider.issuer), clock=lambda: now[0])
+            client.app.state.oidc = checking  # type: ignore[attr-defined]
+            before = page_token(client, "nina.navigator")
+            provider.stop()
+            provider.start(generation=2)  # new keys, new key ids
+            now[0] += 61
+            after = page_token(client, "nina.navigator")
+            assert decoded(segments(after)[0])["kid"] == "rs-2"
+            assert me(client, after).json()["role"] == "navigator"
+            refused(me(client, before), 401, "key 'rs-1', unknown to the provider")
+    finally:
+        provider.stop()
 
 
 def test_a_callback_without_the_browsers_state_is_refused_with_400(carepath: TestClient) -> None:

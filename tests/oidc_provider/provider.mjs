@@ -2,9 +2,10 @@
 // configured like a hospital's identity provider. Only the login page is ours: it signs in the
 // named test user without a password, so tests can drive the code flow with a plain HTTP client.
 //
-//   node provider.mjs PORT REDIRECT_URL
+//   node provider.mjs PORT REDIRECT_URL [KEY_GENERATION]
 //
-// Prints "listening" once it answers. Users and their groups are below; clients:
+// Prints "listening" once it answers. Signing keys are made at start, with key ids ending in
+// KEY_GENERATION (default 1): restarting with another generation is a key rotation. Users and their groups are below; clients:
 //   carepath        the API and dashboard (confidential, client_secret_basic, PKCE required)
 //   carepath-es256  the same, but its ID tokens are signed with ES256
 //   other-app       some other hospital application (tokens meant for it must be refused)
@@ -13,7 +14,7 @@ import { createServer } from "node:http";
 import { generateKeyPair, exportJWK } from "jose";
 import Provider from "oidc-provider";
 
-const [port, redirectUrl] = process.argv.slice(2);
+const [port, redirectUrl, generation = "1"] = process.argv.slice(2);
 const issuer = `http://127.0.0.1:${port}`;
 
 const USERS = {
@@ -45,7 +46,12 @@ const provider = new Provider(issuer, {
     client("carepath-es256", { id_token_signed_response_alg: "ES256" }),
     client("other-app"),
   ],
-  jwks: { keys: [await signingKey("RS256", "rs-1"), await signingKey("ES256", "es-1")] },
+  jwks: {
+    keys: [
+      await signingKey("RS256", `rs-${generation}`),
+      await signingKey("ES256", `es-${generation}`),
+    ],
+  },
   claims: { openid: ["sub"], profile: ["preferred_username", "name"], groups: ["groups"] },
   // Hospital providers put the group claim in the ID token itself (as Keycloak and Entra do).
   conformIdTokenClaims: false,
