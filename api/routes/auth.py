@@ -56,16 +56,21 @@ def _provider(request: Request) -> IdentityProvider:
     return found
 
 
-def _sign(request: Request, payload: dict[str, Any]) -> str:
+def _mac(request: Request, purpose: str, body: str) -> bytes:
+    # The purpose is signed too, so one cookie can never be passed off as the other.
+    key: bytes = request.app.state.oidc_cookie_key
+    return hmac.new(key, f"{purpose}:{body}".encode(), hashlib.sha256).hexdigest().encode()
+
+
+def _sign(request: Request, purpose: str, payload: dict[str, Any]) -> str:
     body = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
-    mac = hmac.new(request.app.state.oidc_cookie_key, body.encode(), hashlib.sha256)
-    return f"{body}.{mac.hexdigest()}"
+    return f"{body}.{_mac(request, purpose, body).decode()}"
 
 
-def _unsign(request: Request, value: str | None) -> dict[str, Any] | None:
+def _unsign(request: Request, purpose: str, value: str | None) -> dict[str, Any] | None:
+    """The payload of a cookie we signed for `purpose` that has not run out, else None."""
     body, _, mac = (value or "").rpartition(".")
-    expected = hmac.new(request.app.state.oidc_cookie_key, body.encode(), hashlib.sha256)
-    if not body or not hmac.compare_digest(mac, expected.hexdigest()):
+    if not body or not hmac.compare_digest(mac.encode(), _mac(request, purpose, body)):
         return None
     payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body))
     return payload if payload.get("until", 0) > time.time() else None
@@ -107,7 +112,7 @@ def login(request: Request) -> RedirectResponse:
     flow = {"state": state, "nonce": nonce, "verifier": verifier, "until": until}
     response.set_cookie(
         FLOW_COOKIE,
-        _sign(request, flow),
+        _sign(request, FLOW_COOKIE, flow),
         max_age=FLOW_SECONDS,
         path="/auth/callback",
         httponly=True,
@@ -131,8 +136,8 @@ def callback(
     The page learns the outcome from POST /auth/session: the credential, or the problem.
     """
     provider = _provider(request)
-    started = _unsign(request, flow)
-    if started is None or not hmac.compare_digest(str(started["state"]), state):
+    started = _unsign(request, FLOW_COOKIE, flow)
+    if started is None or not hmac.compare_digest(str(started["state"]).encode(), state.encode()):
         raise HTTPException(
             400,
             "state: this answer does not belong to a sign-in started in this browser in the "
@@ -147,7 +152,7 @@ def callback(
     response.delete_cookie(FLOW_COOKIE, path="/auth/callback")
     response.set_cookie(
         HANDOFF_COOKIE,
-        _sign(request, handoff),
+        _sign(request, HANDOFF_COOKIE, handoff),
         max_age=HANDOFF_SECONDS,
         path="/auth/session",
         httponly=True,
@@ -213,7 +218,7 @@ def collect(
     request: Request, handoff: Annotated[str | None, Cookie(alias=HANDOFF_COOKIE)] = None
 ) -> JSONResponse:
     """The credential /auth/callback left for this browser, handed over once (then forgotten)."""
-    found = _unsign(request, handoff)
+    found = _unsign(request, HANDOFF_COOKIE, handoff)
     if found is None:
         raise HTTPException(
             401, "no sign-in is waiting for this browser (it lasts a minute); sign in again"

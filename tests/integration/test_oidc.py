@@ -231,6 +231,16 @@ def test_keys_the_provider_rotates_are_fetched_when_a_token_names_a_new_one(
 def test_a_callback_without_the_browsers_state_is_refused_with_400(carepath: TestClient) -> None:
     carepath.get("/auth/login", follow_redirects=False)
     refused(carepath.get("/auth/callback?state=guessed&code=x"), 400, "state:")
+    refused(carepath.get("/auth/callback", params={"state": "é", "code": "x"}), 400, "state:")
+
+
+def test_the_sign_in_cookie_cannot_be_passed_off_as_the_pages_credential(
+    carepath: TestClient,
+) -> None:
+    carepath.get("/auth/login", follow_redirects=False)
+    flow = carepath.cookies["carepath_oidc_flow"]
+    passed_off = {"Cookie": f"carepath_oidc_handoff={flow}"}
+    refused(carepath.post("/auth/session", headers=passed_off), 401, "no sign-in is waiting")
 
 
 def test_a_code_the_provider_refuses_is_reported_to_the_page_with_400(carepath: TestClient) -> None:
