@@ -31,6 +31,7 @@ from tests.integration.oidc_support import (
     provider_for_tests,
     sign_in,
 )
+from tests.integration.processes import free_port
 
 __all__ = ["oidc_issuer"]  # the provider fixture, shared by every test here
 
@@ -265,6 +266,16 @@ def test_the_sign_in_page_offers_the_hospital_only_when_configured(
     with client_for(sqlite, None) as plain:
         assert plain.get("/auth/config").json() == {"enabled": False, "login_url": None}
         refused(plain.get("/auth/login"), 404, "CAREPATH_OIDC_ISSUER")
+
+
+def test_a_provider_that_cannot_be_reached_gives_503_not_a_hang_or_500(
+    carepath: TestClient, sqlite: Engine
+) -> None:
+    token = page_token(carepath, "nina.navigator")
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with client_for(sqlite, settings(nowhere)) as cut_off:
+        refused(me(cut_off, token), 503, "the sign-in provider did not answer")
+        refused(cut_off.get("/auth/login"), 503, "the sign-in provider is not usable")
 
 
 def test_a_pasted_carepath_token_still_signs_in_when_oidc_is_on(
