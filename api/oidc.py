@@ -22,6 +22,7 @@ from api.security import Principal
 ALGORITHMS = ("RS256", "ES256")  # never `none`, never HS* (a public key is no secret)
 MIN_REFRESH = 60.0  # an unknown `kid` refetches the JWKS at most once a minute (no fetch storms)
 MAX_AGE = 3600.0  # keys are refetched hourly anyway, so a retired key stops working
+ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")  # what discovery must give
 
 
 class TokenRefused(Exception):
@@ -64,21 +65,27 @@ class IdentityProvider:
         try:
             response = self.send("GET", url)
             response.raise_for_status()
-            found: dict[str, Any] = response.json()
+            found = response.json()
         except (httpx.HTTPError, ValueError) as error:
             raise ProviderUnreachable(f"the sign-in provider did not answer {url}") from error
+        if not isinstance(found, dict):
+            raise ProviderUnreachable(f"{url} did not answer a JSON object")
         return found
 
     def metadata(self) -> dict[str, Any]:
         """The provider's discovery document (fetched once), checked to name our issuer."""
         with self._lock:
             if self._metadata is None:
-                found = self._get(f"{self.config.issuer}/.well-known/openid-configuration")
-                if str(found.get("issuer", "")).rstrip("/") != self.config.issuer:
+                issuer = self.config.issuer
+                found = self._get(f"{issuer.rstrip('/')}/.well-known/openid-configuration")
+                if found.get("issuer") != issuer:  # exactly, as OpenID Connect Discovery says
                     raise ProviderUnreachable(
                         f"the discovery document names issuer {found.get('issuer')!r}, "
-                        f"not CAREPATH_OIDC_ISSUER {self.config.issuer!r}"
+                        f"not CAREPATH_OIDC_ISSUER {issuer!r}"
                     )
+                lacking = [key for key in ENDPOINTS if not isinstance(found.get(key), str)]
+                if lacking:
+                    raise ProviderUnreachable(f"the discovery document lacks {', '.join(lacking)}")
                 self._metadata = found
             return self._metadata
 

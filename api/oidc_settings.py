@@ -57,7 +57,7 @@ class OidcConfig:
 
 def oidc_config(environ: Mapping[str, str]) -> OidcConfig | None:
     """The OIDC settings from CAREPATH_OIDC_* variables; None (sign-in off) without an issuer."""
-    issuer = environ.get("CAREPATH_OIDC_ISSUER", "").strip().rstrip("/")
+    issuer = environ.get("CAREPATH_OIDC_ISSUER", "").strip()  # exactly as tokens' `iss`
     if not issuer:
         return None
     client_id = environ.get("CAREPATH_OIDC_CLIENT_ID", "").strip()

@@ -173,7 +173,7 @@ def _finish(
     """The page's credential for an answer whose state matched; HTTPException if refused."""
     if error:
         raise HTTPException(400, f"the sign-in provider answered {error[:80]!r}; try again")
-    if iss is not None and iss.rstrip("/") != provider.config.issuer:  # RFC 9207: mix-up
+    if iss is not None and iss != provider.config.issuer:  # RFC 9207: mix-up defence
         raise HTTPException(400, f"iss: the answer comes from {iss[:200]!r}, not our provider")
     id_token = _redeem(request, provider, code, str(started["verifier"]))
     try:

@@ -300,7 +300,7 @@ def test_settings_name_the_variable_to_fix() -> None:
         oidc_config({**base, "CAREPATH_OIDC_CLIENT_ID": "c", "CAREPATH_OIDC_ROLE_MAP": "lab-staff"})
     found = oidc_config({**base, "CAREPATH_OIDC_CLIENT_ID": "c", "CAREPATH_OIDC_ROLE_MAP": MAPPING})
     assert found is not None
-    assert found.issuer == "https://idp.example/realms/h"
+    assert found.issuer == "https://idp.example/realms/h/"  # as given: iss is compared exactly
     assert found.role_map == (("spine-navigators", "navigator"), ("lab-staff", "lab"))
 
 
