@@ -3,9 +3,6 @@
 Blocking database calls live in plain `def` routes (FastAPI runs them in a thread pool).
 """
 
-import hashlib
-import hmac
-import secrets
 from collections.abc import Callable
 
 from fastapi import FastAPI, HTTPException
@@ -43,9 +40,6 @@ def create_app(
     app.state.enqueue = enqueue
     app.state.admin_token = admin_token
     app.state.oidc = IdentityProvider(oidc) if oidc else None
-    # Sign-in cookies are signed with a key every replica derives alike from the admin token.
-    secret = admin_token.encode() or secrets.token_bytes(32)
-    app.state.oidc_cookie_key = hmac.new(secret, b"carepath oidc cookies", hashlib.sha256).digest()
     problems.install(app)
     app.add_middleware(ETagMiddleware)
     for module in (

@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
-import time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -24,11 +22,14 @@ from pydantic import BaseModel
 
 from api.oidc import IdentityProvider, NoRole, ProviderUnreachable, TokenRefused
 from api.problems import problem
+from api.signed_cookies import sign, unsign
 
 FLOW_COOKIE = "carepath_oidc_flow"
 HANDOFF_COOKIE = "carepath_oidc_handoff"
 FLOW_SECONDS = 600  # time to sign in at the provider
 HANDOFF_SECONDS = 60  # time for the page to collect its credential after the redirect
+
+_PROCESS_SECRET = secrets.token_bytes(32)  # only for an app without an admin token (tests)
 
 router = APIRouter(prefix="/auth", tags=["session"])
 
@@ -56,24 +57,10 @@ def _provider(request: Request) -> IdentityProvider:
     return found
 
 
-def _mac(request: Request, purpose: str, body: str) -> bytes:
-    # The purpose is signed too, so one cookie can never be passed off as the other.
-    key: bytes = request.app.state.oidc_cookie_key
-    return hmac.new(key, f"{purpose}:{body}".encode(), hashlib.sha256).hexdigest().encode()
-
-
-def _sign(request: Request, purpose: str, payload: dict[str, Any]) -> str:
-    body = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
-    return f"{body}.{_mac(request, purpose, body).decode()}"
-
-
-def _unsign(request: Request, purpose: str, value: str | None) -> dict[str, Any] | None:
-    """The payload of a cookie we signed for `purpose` that has not run out, else None."""
-    body, _, mac = (value or "").rpartition(".")
-    if not body or not hmac.compare_digest(mac.encode(), _mac(request, purpose, body)):
-        return None
-    payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body))
-    return payload if payload.get("until", 0) > time.time() else None
+def _key(request: Request) -> bytes:
+    # Derived from the admin token, so every replica started alike accepts another's cookies.
+    secret = request.app.state.admin_token.encode() or _PROCESS_SECRET
+    return hmac.new(secret, b"carepath oidc cookies", hashlib.sha256).digest()
 
 
 def _redirect_url(request: Request, provider: IdentityProvider) -> str:
@@ -108,11 +95,10 @@ def login(request: Request) -> RedirectResponse:
         "code_challenge_method": "S256",
     }
     response = RedirectResponse(f"{endpoint}?{urlencode(query)}", status_code=303)
-    until = int(time.time()) + FLOW_SECONDS
-    flow = {"state": state, "nonce": nonce, "verifier": verifier, "until": until}
+    flow = {"state": state, "nonce": nonce, "verifier": verifier}
     response.set_cookie(
         FLOW_COOKIE,
-        _sign(request, FLOW_COOKIE, flow),
+        sign(_key(request), FLOW_COOKIE, flow, FLOW_SECONDS),
         max_age=FLOW_SECONDS,
         path="/auth/callback",
         httponly=True,
@@ -136,7 +122,7 @@ def callback(
     The page learns the outcome from POST /auth/session: the credential, or the problem.
     """
     provider = _provider(request)
-    started = _unsign(request, FLOW_COOKIE, flow)
+    started = unsign(_key(request), FLOW_COOKIE, flow)
     if started is None or not hmac.compare_digest(str(started["state"]).encode(), state.encode()):
         raise HTTPException(
             400,
@@ -147,12 +133,11 @@ def callback(
         handoff = _finish(request, provider, started, code, error, iss)
     except HTTPException as failed:
         handoff = {"status": failed.status_code, "detail": failed.detail}
-    handoff["until"] = int(time.time()) + HANDOFF_SECONDS
     response = RedirectResponse("/#/signed-in", status_code=303)
     response.delete_cookie(FLOW_COOKIE, path="/auth/callback")
     response.set_cookie(
         HANDOFF_COOKIE,
-        _sign(request, HANDOFF_COOKIE, handoff),
+        sign(_key(request), HANDOFF_COOKIE, handoff, HANDOFF_SECONDS),
         max_age=HANDOFF_SECONDS,
         path="/auth/session",
         httponly=True,
@@ -218,7 +203,7 @@ def collect(
     request: Request, handoff: Annotated[str | None, Cookie(alias=HANDOFF_COOKIE)] = None
 ) -> JSONResponse:
     """The credential /auth/callback left for this browser, handed over once (then forgotten)."""
-    found = _unsign(request, HANDOFF_COOKIE, handoff)
+    found = unsign(_key(request), HANDOFF_COOKIE, handoff)
     if found is None:
         raise HTTPException(
             401, "no sign-in is waiting for this browser (it lasts a minute); sign in again"
