@@ -10,7 +10,10 @@ from sqlalchemy import Engine, text
 
 from api import problems, web
 from api.etag import ETagMiddleware
+from api.oidc import IdentityProvider
+from api.oidc_settings import OidcConfig
 from api.routes import (
+    auth,
     changes,
     dashboard,
     enrollments,
@@ -24,18 +27,25 @@ from api.routes import (
 )
 
 
-def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str) -> FastAPI:
-    """The app, wired to a database, a way to enqueue events, and the admin token."""
+def create_app(
+    engine: Engine,
+    enqueue: Callable[[int], None],
+    admin_token: str,
+    oidc: OidcConfig | None = None,
+) -> FastAPI:
+    """The app, wired to a database, a way to enqueue events, the admin token, and OIDC."""
     app = FastAPI(
         title="carepath", version="0.1.0", description="Care pathways for spinal-cancer treatment"
     )
     app.state.engine = engine
     app.state.enqueue = enqueue
     app.state.admin_token = admin_token
+    app.state.oidc = IdentityProvider(oidc) if oidc else None
     problems.install(app)
     app.add_middleware(ETagMiddleware)
     for module in (
         me,
+        auth,
         pathways,
         patients,
         enrollments,

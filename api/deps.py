@@ -7,6 +7,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from api.oidc import bearer_principal, looks_like_jwt
 from api.security import Permission, Principal, principal
 from pathways.store.database import reading
 
@@ -32,6 +33,8 @@ def caller(
 ) -> Principal:
     """The authenticated caller, or 401."""
     scheme, _, token = (authorization or "").partition(" ")
+    if request.app.state.oidc and scheme.lower() == "bearer" and looks_like_jwt(token):
+        return bearer_principal(request.app.state.oidc, token)  # the hospital's sign-in
     found = (
         principal(db, token, request.app.state.admin_token)
         if (scheme.lower() == "bearer" and token)

@@ -16,6 +16,8 @@ from pathways.cli import cli
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from api.oidc_settings import OidcConfig
+
 
 def _migrated_engine() -> Engine:
     """The configured database, its schema brought to head (embedded mode's start-up)."""
@@ -98,6 +100,7 @@ def up(host: str, port: int, definitions_dir: str) -> None:
     from pathways.store.demo import PATIENTS, seed
     from workers.inprocess import InProcessWorker
 
+    oidc = _oidc_settings()  # a settings mistake stops us before anything starts
     engine = _migrated_engine()
     with click.progressbar(length=len(PATIENTS), label="Enrolling demo patients") as bar:
         seed(engine, Path(definitions_dir), datetime.now(UTC), bar.update)
@@ -112,7 +115,10 @@ def up(host: str, port: int, definitions_dir: str) -> None:
     click.echo(f"e.g. curl -H 'Authorization: Bearer {token}' http://{host}:{port}/enrollments")
     try:
         uvicorn.run(
-            create_app(engine, worker.enqueue, token), host=host, port=port, log_level="warning"
+            create_app(engine, worker.enqueue, token, oidc),
+            host=host,
+            port=port,
+            log_level="warning",
         )
     finally:
         worker.stop()
@@ -178,8 +184,9 @@ def api(host: str, port: int) -> None:
     if len(token) < 16:
         raise click.UsageError("set CAREPATH_ADMIN_TOKEN (16+ characters) to run the API")
     _needs_shared_broker("carepath api")
+    oidc = _oidc_settings()
     engine = database_engine(database_url())
-    uvicorn.run(create_app(engine, enqueue_event, token), host=host, port=port)
+    uvicorn.run(create_app(engine, enqueue_event, token, oidc), host=host, port=port)
 
 
 @cli.command()
@@ -306,6 +313,18 @@ def _needs_shared_broker(command: str) -> None:
             f"{command} needs CAREPATH_BROKER_URL=redis://... (the in-process broker reaches "
             "no other process; `carepath up` runs everything in one)"
         )
+
+
+def _oidc_settings() -> OidcConfig | None:
+    """Sign-in with the hospital's OpenID Connect provider, from CAREPATH_OIDC_* (None: off)."""
+    import os
+
+    from api.oidc_settings import OidcSettingsError, oidc_config
+
+    try:
+        return oidc_config(os.environ)
+    except OidcSettingsError as error:
+        raise click.UsageError(str(error)) from None
 
 
 @cli.command()
