@@ -349,7 +349,3 @@ def token_create(role: str, actor: str | None) -> None:
         engine.dispose()
     click.echo(issued)
     click.echo(f"a {role} token for {actor or role}: shown once, stored only as a hash", err=True)
-
-
-# The webhook commands live in their own module and register themselves on `cli`.
-from pathways import cli_webhooks  # noqa: E402, F401
