@@ -20,6 +20,7 @@ from api.routes import (
     pathways,
     patients,
     tasks,
+    webhooks,
 )
 
 
@@ -43,6 +44,7 @@ def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str)
         dashboard,
         changes,
         metrics,
+        webhooks,
     ):
         app.include_router(module.router)
     web.install(app)

@@ -39,6 +39,7 @@ from pathways.store.webhooks import (
     dispatch_outbox,
     httpx_post,
 )
+from tests.integration.api_support import Api
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 ENROLLMENT = "7d4c1f0e-0000-4000-8000-000000000001"
@@ -556,3 +557,104 @@ def test_a_secret_must_be_a_whsec_key_and_a_new_one_is_verifiable_by_the_library
     assert Webhook(secret).verify(body, signed_headers(secret, "msg-1", now, body)) == {
         "id": "msg-1"
     }
+
+
+def _carepath(database_url: str, *args: str, input: str | None = None) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from pathways.cli import cli
+
+    env = {"CAREPATH_DATABASE_URL": database_url, "CAREPATH_WEBHOOK_SECRET": ""}
+    result = CliRunner().invoke(cli, list(args), env=env, input=input)
+    return result.exit_code, result.output
+
+
+def test_an_admin_sees_dead_letters_retries_them_and_disables_and_removes_a_receiver(
+    engine: Engine, database_url: str, receiver: Receiver
+) -> None:
+    receiver.statuses = [503, 503]
+    subscription = _subscribe(engine, receiver.url("/hooks"))
+    _notify(engine, "msg-1")
+    _dispatch(engine)
+    clock = Clock(T0)
+    for _ in range(2):
+        deliver_due(engine, clock, attempts_allowed=2)
+        clock.at(_deliveries(engine)[0].next_attempt_at)
+    [delivery] = _deliveries(engine)
+
+    code, output = _carepath(database_url, "webhooks", "dead")
+    assert code == 0
+    assert f"{delivery.id}  subscription={subscription}  message=msg-1  task_created" in output
+    assert "attempts=2" in output and "HTTP 503" in output
+    _, listed = _carepath(database_url, "webhooks", "list")
+    assert "pending=0 dead=1" in listed
+
+    code, output = _carepath(database_url, "webhooks", "retry", str(delivery.id))
+    assert code == 0 and "1 delivery due again now" in output
+    assert deliver_due(engine, Clock(datetime.now(UTC))) == DeliveryReport(1, 0)
+    code, output = _carepath(database_url, "webhooks", "retry", str(delivery.id))
+    assert code == 1 and "was delivered already" in output
+
+    assert _carepath(database_url, "webhooks", "disable", str(subscription))[0] == 0
+    assert "disabled" in _carepath(database_url, "webhooks", "list")[1]
+    assert _carepath(database_url, "webhooks", "enable", str(subscription))[0] == 0
+
+    code, output = _carepath(database_url, "webhooks", "remove", str(subscription), input="n\n")
+    assert code == 1 and "0 pending, 1 delivered, 0 dead" in output  # asked, and refused
+    assert len(_deliveries(engine)) == 1
+    code, output = _carepath(database_url, "webhooks", "remove", str(subscription), "--yes")
+    assert code == 0 and f"removed subscription {subscription}" in output
+    assert _deliveries(engine) == []
+    code, output = _carepath(database_url, "webhooks", "disable", str(subscription))
+    assert code == 1 and f"no webhook subscription {subscription}" in output
+
+
+def test_a_new_subscription_gets_a_secret_printed_once_that_verifies_its_posts(
+    engine: Engine, database_url: str, receiver: Receiver
+) -> None:
+    from standardwebhooks import Webhook
+
+    code, output = _carepath(database_url, "webhooks", "add", receiver.url("/hooks"))
+    assert code == 0, output
+    secret = output.split("signing secret (shown once): ")[1].split()[0]
+    assert secret.startswith("whsec_")
+    assert secret not in _carepath(database_url, "webhooks", "list")[1]
+    _notify(engine, "msg-1")
+    moment = datetime.now(UTC)
+    _dispatch(engine, moment)
+    deliver_due(engine, Clock(moment))
+    [request] = receiver.requests
+    assert Webhook(secret).verify(request.body, request.headers)["id"] == "msg-1"
+
+
+def test_an_admin_reads_dead_letters_over_the_api_and_no_other_role_may(
+    api: Api, receiver: Receiver
+) -> None:
+    receiver.statuses = [410]
+    subscription = _subscribe(api.engine, receiver.url("/hooks"))
+    _notify(api.engine, "msg-1")
+    _dispatch(api.engine)
+    deliver_due(api.engine, Clock(T0), attempts_allowed=1)
+    [delivery] = _deliveries(api.engine)
+
+    answer = api.call("GET", "/webhooks/dead-letters", role="admin")
+    assert answer.status_code == 200
+    assert answer.json() == [
+        {
+            "delivery_id": delivery.id,
+            "subscription_id": subscription,
+            "message_id": "msg-1",
+            "event_type": "task_created",
+            "attempts": 1,
+            "last_attempt_at": "2026-11-23T14:00:00Z",
+            "last_error": "HTTP 410",
+        }
+    ]
+    assert SECRET not in answer.text and "/hooks" not in answer.text
+    other = api.call("GET", f"/webhooks/dead-letters?subscription={subscription + 1}", role="admin")
+    assert other.json() == []
+    for role in ("navigator", "dashboard", "lab"):
+        refused = api.call("GET", "/webhooks/dead-letters", role=role)
+        assert refused.status_code == 403, role
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "admin only" in refused.json()["detail"]
