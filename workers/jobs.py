@@ -82,6 +82,6 @@ def dispatch(engine: Engine) -> int:
     return created
 
 
-def deliver(engine: Engine) -> int:
+def deliver(engine: Engine, interrupts: tuple[type[BaseException], ...] = ()) -> int:
     """Post the due deliveries (the clock is read at each attempt, not once per run)."""
-    return deliver_due(engine, now).delivered
+    return deliver_due(engine, now, interrupts=interrupts).delivered

@@ -153,8 +153,13 @@ def deliver_due(
     post: Post = httpx_post,
     limit: int = BATCH,
     attempts_allowed: int | None = None,
+    interrupts: tuple[type[BaseException], ...] = (),
 ) -> DeliveryReport:
-    """Post each due delivery once, reading `clock` at every claim and after every post."""
+    """Post each due delivery once, reading `clock` at every claim and after every post.
+
+    An exception of a type in `interrupts` (the worker's soft time limit) ends the run at
+    once, counting no attempt: the delivery is tried again when its lease has passed.
+    """
     allowed = attempts_allowed or max_attempts()
     delivered = failed = dead = 0
     for _ in range(limit):
@@ -165,6 +170,8 @@ def deliver_due(
         try:
             status = post(claimed.url, claimed.body, claimed.headers)
         except Exception as problem:  # any failure to post is a failed attempt, retried later
+            if isinstance(problem, interrupts):
+                raise
             error = _short_error(problem)
         else:
             error = None if 200 <= status < 300 else f"HTTP {status}"

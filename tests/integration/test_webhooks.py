@@ -658,3 +658,71 @@ def test_an_admin_reads_dead_letters_over_the_api_and_no_other_role_may(
         assert refused.status_code == 403, role
         assert refused.headers["content-type"] == "application/problem+json"
         assert "admin only" in refused.json()["detail"]
+
+
+def test_a_run_stopped_by_its_time_limit_mid_post_counts_no_attempt_and_posts_no_more(
+    engine: Engine, receiver: Receiver
+) -> None:
+    _subscribe(engine, receiver.url("/hooks"))
+    _notify(engine, "msg-1")
+    _notify(engine, "msg-2", at=T0 + timedelta(seconds=1))
+    _dispatch(engine, T0 + timedelta(seconds=1))
+
+    class TimeLimit(Exception):
+        pass
+
+    def interrupted(url: str, body: bytes, headers: dict[str, str]) -> int:
+        raise TimeLimit
+
+    with pytest.raises(TimeLimit):
+        deliver_due(
+            engine, Clock(T0 + timedelta(seconds=1)), post=interrupted, interrupts=(TimeLimit,)
+        )
+    first, second = _deliveries(engine)
+    assert (first.attempts, first.last_error, first.leased_until) == (
+        0,
+        None,
+        T0 + timedelta(seconds=1) + LEASE,
+    )
+    assert second.leased_until is None  # the run ended: nothing else was claimed
+
+
+def test_deliveries_from_before_dead_letters_keep_their_state_through_the_migration(
+    database_url: str,
+) -> None:
+    from sqlalchemy import text
+
+    from pathways.store.database import database_engine, downgrade, upgrade
+
+    downgrade(database_url, "0008-1")
+    engine = database_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO webhook_subscription (id, url, secret, active, created_at) "
+                    "VALUES (1, 'http://clinic.invalid/hooks', 'an-old-plain-secret', true, :t)"
+                ),
+                {"t": T0},
+            )
+            for message in ("msg-1", "msg-2"):
+                connection.execute(
+                    text(
+                        "INSERT INTO outbox_message (id, enrollment_id, event_type, payload, "
+                        "created_at) VALUES (:id, :e, 'task_created', '{}', :t)"
+                    ),
+                    {"id": message, "e": ENROLLMENT, "t": T0},
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO webhook_delivery (message_id, subscription_id, attempts, "
+                    "next_attempt_at, delivered_at) VALUES ('msg-1', 1, 1, :t, :t), "
+                    "('msg-2', 1, 3, :t, NULL)"
+                ),
+                {"t": T0},
+            )
+        upgrade(database_url)
+        states = {(d.message_id, d.status, d.attempts) for d in _deliveries(engine)}
+        assert states == {("msg-1", "delivered", 1), ("msg-2", "pending", 3)}
+    finally:
+        engine.dispose()
