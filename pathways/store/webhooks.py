@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from sqlalchemy import CursorResult, Engine, or_, update
@@ -220,7 +220,16 @@ def _claimable(now: datetime) -> list[Any]:
 
 
 def _claim_next(engine: Engine, now: datetime) -> _Claimed | None:
-    """Lease the next due delivery of an active subscription, in a short transaction."""
+    """Lease the next due delivery of an enabled subscription, in a short transaction."""
+    for _ in range(3):  # another deliverer may take the one we picked: pick again
+        found = _claim_one(engine, now)
+        if found is not False:
+            return found
+    return None
+
+
+def _claim_one(engine: Engine, now: datetime) -> _Claimed | Literal[False] | None:
+    """The claimed delivery; None when none is due; False when another deliverer took it."""
     query = (
         select(WebhookDelivery.id)
         .join(
@@ -248,7 +257,7 @@ def _claim_next(engine: Engine, now: datetime) -> _Claimed | None:
         )
         if taken.rowcount != 1:
             session.rollback()
-            return None
+            return False
         delivery = session.get_one(WebhookDelivery, delivery_id)
         message = session.get_one(OutboxMessage, delivery.message_id)
         subscription = session.get_one(WebhookSubscription, delivery.subscription_id)
