@@ -24,6 +24,7 @@ from api.routes import (
     patients,
     quarantine,
     tasks,
+    webhooks,
 )
 
 
@@ -55,6 +56,7 @@ def create_app(
         changes,
         metrics,
         quarantine,
+        webhooks,
     ):
         app.include_router(module.router)
     web.install(app)

@@ -212,7 +212,7 @@ class Stack:
         command = [sys.executable, "-m", "bench.noop_worker", "--concurrency", str(CONCURRENCY)]
         return self.start("noop-worker", command)
 
-    def client(self, default_queue: str = "celery") -> Celery:
+    def client(self, default_queue: str = "events") -> Celery:
         """A Celery client on the stack's broker (the API's way of enqueueing)."""
         client = Celery("carepath-bench-client", broker=self.broker, set_as_current=False)
         client.conf.update(task_serializer="json", task_default_queue=default_queue)

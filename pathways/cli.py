@@ -219,4 +219,4 @@ def main() -> None:
 
 
 # The database and process commands register themselves on `cli` (they need it defined).
-from pathways import cli_events, cli_operations  # noqa: E402, F401
+from pathways import cli_events, cli_operations, cli_webhooks  # noqa: E402, F401

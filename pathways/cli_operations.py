@@ -189,9 +189,29 @@ def api(host: str, port: int) -> None:
     uvicorn.run(create_app(engine, enqueue_event, token, oidc), host=host, port=port)
 
 
+QUEUES = ("events", "sweeps", "deliveries")  # workers/celery_app.py routes tasks to these
+
+
+def _queue_list(_context: click.Context, _param: click.Parameter, value: str) -> list[str]:
+    chosen = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(QUEUES))
+    if unknown or not chosen:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or 'nothing'}: choose from {','.join(QUEUES)}, comma-separated"
+        )
+    return chosen
+
+
 @cli.command()
 @click.option("--concurrency", default=1, show_default=True, help="Worker processes.")
-def worker(concurrency: int) -> None:
+@click.option(
+    "--queues",
+    default=",".join(QUEUES),
+    show_default=True,
+    callback=_queue_list,
+    help="Which queues this worker serves: events (scale these), sweeps, deliveries.",
+)
+def worker(concurrency: int, queues: list[str]) -> None:
     """Run a Celery worker (CAREPATH_BROKER_URL, CAREPATH_DATABASE_URL); any number may run."""
     from workers.celery_app import app
 
@@ -201,7 +221,9 @@ def worker(concurrency: int) -> None:
             "worker",
             "--loglevel=INFO",
             f"--concurrency={concurrency}",
-            "--pool=prefork" if concurrency > 1 else "--pool=solo",
+            f"--queues={','.join(queues)}",
+            # prefork even for one process: the solo pool ignores the tasks' time limits.
+            "--pool=prefork",
             "--without-gossip",
             "--without-mingle",
         ]
@@ -246,63 +268,6 @@ def beat(schedule_file: str) -> None:
         app.Beat(schedule=schedule_file, loglevel="INFO").run()
     finally:
         lock.release()
-
-
-@cli.group()
-def webhooks() -> None:
-    """Webhook subscriptions that receive signed notifications."""
-
-
-@webhooks.command(name="add")
-@click.argument("url")
-@click.option("--role", help="Only notifications for this role.")
-@click.option("--event-type", help="Only this event type (e.g. task_overdue).")
-@click.option(
-    "--secret",
-    envvar="CAREPATH_WEBHOOK_SECRET",
-    prompt=True,
-    hide_input=True,
-    help="The HMAC signing key (or CAREPATH_WEBHOOK_SECRET); never on the command line.",
-)
-def webhooks_add(url: str, role: str | None, event_type: str | None, secret: str) -> None:
-    """Subscribe a receiver; its posts are signed with the secret."""
-    from datetime import UTC
-
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-    from pathways.store.webhooks import subscribe
-
-    engine = _migrated_engine()
-    try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            subscription = subscribe(uow.session, url, secret, datetime.now(UTC), role, event_type)
-            uow.commit()
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
-    finally:
-        engine.dispose()
-    click.echo(
-        f"subscription {subscription.id}: {url} (role {role or 'any'}, event {event_type or 'any'})"
-    )
-
-
-@webhooks.command(name="list")
-def webhooks_list() -> None:
-    """The subscriptions (secrets are not shown)."""
-    from sqlmodel import Session, select
-
-    from pathways.store.tables import WebhookSubscription
-
-    engine = _migrated_engine()
-    try:
-        with Session(engine) as session:
-            for found in session.exec(select(WebhookSubscription)):
-                state = "active" if found.active else "inactive"
-                click.echo(
-                    f"{found.id}  {found.url}  role={found.role or 'any'}  "
-                    f"event={found.event_type or 'any'}  {state}"
-                )
-    finally:
-        engine.dispose()
 
 
 def _needs_shared_broker(command: str) -> None:

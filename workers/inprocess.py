@@ -1,6 +1,8 @@
 """The embedded mode's worker and beat: threads in the API's process, an in-process queue.
 
-The same jobs as the Celery tasks, with a queue.Queue for the broker. Nothing is lost if the
+The same jobs as the Celery tasks, with a queue.Queue for the broker, and the same split as
+the Celery queues: events, sweeps and webhook deliveries each have a thread of their own, so a
+slow webhook receiver holds up neither events nor timers. Nothing is lost if the
 process stops: events live in the database and the recovery sweep re-applies any left behind.
 """
 
@@ -22,13 +24,14 @@ log = logging.getLogger(__name__)
 SWEEPS: tuple[tuple[str, float], ...] = (
     ("fire_timers", 1.0),
     ("recover", 5.0),
-    ("deliver", 5.0),
+    ("dispatch", 5.0),
     ("escalate", 60.0),
 )
+DELIVER_EVERY = 5.0  # seconds between delivery runs, on the deliverer thread
 
 
 class InProcessWorker:
-    """A worker thread applying queued events, and a beat thread running the sweeps."""
+    """A worker thread applying queued events, a beat thread for sweeps, a deliverer thread."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -42,7 +45,11 @@ class InProcessWorker:
 
     def start(self) -> None:
         """Start the worker and beat threads."""
-        for target, name in ((self._work, "carepath-worker"), (self._beat, "carepath-beat")):
+        for target, name in (
+            (self._work, "carepath-worker"),
+            (self._beat, "carepath-beat"),
+            (self._deliver, "carepath-deliverer"),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self.threads.append(thread)
@@ -65,7 +72,7 @@ class InProcessWorker:
         sweeps: dict[str, Callable[[], object]] = {
             "fire_timers": lambda: jobs.fire_timers(self.engine, self.enqueue),
             "recover": lambda: jobs.recover(self.engine, self.enqueue),
-            "deliver": lambda: jobs.deliver(self.engine),
+            "dispatch": lambda: jobs.dispatch(self.engine),
             "escalate": lambda: jobs.escalate(self.engine),
         }
         due = {name: 0.0 for name, _ in SWEEPS}
@@ -76,6 +83,11 @@ class InProcessWorker:
                 if elapsed >= due[name]:
                     due[name] = elapsed + every
                     self._guarded(name, sweeps[name])
+
+    def _deliver(self) -> None:
+        # Posts wait on receivers: on a thread of their own, like the Celery deliveries queue.
+        while not self.stopping.wait(DELIVER_EVERY):
+            self._guarded("deliver", partial(jobs.deliver, self.engine))
 
     def _guarded(self, what: str, job: Callable[[], object]) -> None:
         # One failing job must not stop the thread: the sweeps retry what is left.

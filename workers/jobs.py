@@ -127,10 +127,14 @@ def escalate(engine: Engine) -> int:
         return escalate_overdue(uow, now())
 
 
-def deliver(engine: Engine) -> int:
-    """Fan the outbox out to subscribers and post what is due."""
+def dispatch(engine: Engine) -> int:
+    """A sweep: fan new outbox messages out into one delivery per matching subscriber."""
     with SqlAlchemyUnitOfWork(engine) as uow:
-        dispatch_outbox(uow.session, now())
+        created = dispatch_outbox(uow.session, now())
         uow.commit()
-    report = deliver_due(engine, now())
-    return report.delivered
+    return created
+
+
+def deliver(engine: Engine, interrupts: tuple[type[BaseException], ...] = ()) -> int:
+    """Post the due deliveries (the clock is read at each attempt, not once per run)."""
+    return deliver_due(engine, now, interrupts=interrupts).delivered

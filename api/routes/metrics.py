@@ -45,15 +45,15 @@ class DatabaseCollector(Collector):
         yield from self._events()
         yield from self._tasks()
         yield from self._enrollments()
-        pending = GaugeMetricFamily(
-            "carepath_webhook_deliveries_pending",
-            "Webhook deliveries not yet delivered (retried with back-off).",
-        )
-        # ix_delivery_due (delivered_at, next_attempt_at)
-        pending.add_metric(
-            [], _count(self.session, WebhookDelivery, col(WebhookDelivery.delivered_at).is_(None))
-        )
-        yield pending
+        # ix_delivery_due (status, next_attempt_at)
+        for status, meaning in (
+            ("pending", "Webhook deliveries not yet delivered (retried with back-off)."),
+            ("dead", "Webhook deliveries that used every attempt (carepath webhooks dead)."),
+        ):
+            gauge = GaugeMetricFamily(f"carepath_webhook_deliveries_{status}", meaning)
+            where = col(WebhookDelivery.status) == status
+            gauge.add_metric([], _count(self.session, WebhookDelivery, where))
+            yield gauge
 
     def _events(self) -> Iterator[Metric]:
         db = self.session

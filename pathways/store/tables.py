@@ -223,24 +223,32 @@ class WebhookSubscription(SQLModel, table=True):
     secret: str = Field(max_length=200)  # the HMAC key the receiver verifies with
     role: str | None = Field(default=None, max_length=60)
     event_type: str | None = Field(default=None, max_length=60)
-    active: bool = True
+    active: bool = True  # disabled: no new deliveries, and pending ones wait until enabled
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+# A delivery's life: pending (tried with back-off) -> delivered, or dead after the last try.
+DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+
 class WebhookDelivery(SQLModel, table=True):
-    """One message to one subscriber: retried with back-off until delivered."""
+    """One message to one subscriber: retried with back-off until delivered, or dead."""
 
     __tablename__ = "webhook_delivery"
     __table_args__ = (
         UniqueConstraint("message_id", "subscription_id", name="uq_delivery_once"),
-        Index("ix_delivery_due", "delivered_at", "next_attempt_at"),
+        Index("ix_delivery_due", "status", "next_attempt_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: str = Field(foreign_key="outbox_message.id", max_length=36)
     subscription_id: int = Field(foreign_key="webhook_subscription.id")
+    status: str = Field(default="pending", max_length=20)  # DELIVERY_STATUSES
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    # Claimed by a deliverer until then: no other deliverer posts it meanwhile.
+    leased_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=500)
 

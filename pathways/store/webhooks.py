@@ -1,54 +1,72 @@
-"""Webhook delivery of outbox notifications: fan-out, signed posts, retries with back-off.
+"""Webhook delivery of outbox notifications: fan-out, signed posts, back-off, dead letters.
 
 Two steps, each safe to run twice at the same time:
 
 - `dispatch_outbox` turns each undispatched outbox message into one delivery row per matching
-  active subscription, in the caller's transaction (it never commits).
-- `deliver_due` posts the due deliveries, one at a time: it claims a delivery by pushing its
-  `next_attempt_at` forward by a lease in a short transaction, posts with no transaction open,
-  then records the outcome in another short transaction. A deliverer that crashes mid-post
-  leaves the delivery to be retried once the lease has passed.
+  active subscription, in the caller's transaction (it never commits). A sweep.
+- `deliver_due` posts the due deliveries, one at a time, reading the clock at each attempt:
+  it claims a delivery with a lease (`leased_until`, set only if no live lease is there, checked
+  by the row count), posts with no transaction open, reads the clock again and records the
+  outcome. A retry waits the back-off from the end of the failed post; after the last allowed
+  attempt the delivery is `dead`. A deliverer that crashes mid-post leaves the delivery to be
+  retried once its lease has passed.
 
-Delivery is at least once: a receiver deduplicates on the X-Carepath-Message-Id header.
+Delivery is at least once: a receiver deduplicates on the `webhook-id` header.
 Logs carry delivery, message and subscription ids only: never a payload, URL or secret.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import CursorResult, Engine, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from pathways.store.tables import OutboxMessage, WebhookDelivery, WebhookSubscription
+from pathways.store.webhook_signing import is_legacy, legacy_signature, signed_headers
 
 log = logging.getLogger(__name__)
 
 # url, body, headers -> HTTP status code; raising counts as a failed attempt.
 Post = Callable[[str, bytes, dict[str, str]], int]
+Clock = Callable[[], datetime]
 
-LEASE = timedelta(seconds=60)  # a claimed delivery is retried after this if never recorded
-POST_TIMEOUT_SECONDS = 10.0  # well inside the lease
+POST_TIMEOUT_SECONDS = 10.0  # connect, write, and each read; the body is never read
+LEASE = timedelta(seconds=120)  # far past one post: a live deliverer never loses its claim
+BATCH = 20  # deliveries per run: a run lasts at most BATCH posts (the task's time limit)
 FIRST_RETRY = timedelta(seconds=5)
-LONGEST_RETRY = timedelta(hours=1)
+GROWTH = 3  # each wait three times the one before: 12 attempts span about a day
+LONGEST_RETRY = timedelta(hours=6)
+JITTER = 0.1  # up to 10 % added, never taken off: no retry comes sooner than documented
+DEFAULT_MAX_ATTEMPTS = 12
 ERROR_LENGTH = 500  # WebhookDelivery.last_error
+
+
+def max_attempts() -> int:
+    """CAREPATH_WEBHOOK_MAX_ATTEMPTS (default 12): tries before a delivery is dead."""
+    value = os.environ.get("CAREPATH_WEBHOOK_MAX_ATTEMPTS", "").strip()
+    attempts = int(value) if value else DEFAULT_MAX_ATTEMPTS
+    if attempts < 1:
+        raise ValueError("CAREPATH_WEBHOOK_MAX_ATTEMPTS must be 1 or more")
+    return attempts
 
 
 @dataclass(frozen=True)
 class DeliveryReport:
-    """What one `deliver_due` run did: deliveries answered 2xx, and attempts that failed."""
+    """What one `deliver_due` run did: posts answered 2xx, failed, and deliveries now dead."""
 
     delivered: int
     failed: int
+    dead: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,38 +76,37 @@ class _Claimed:
     delivery_id: int
     subscription_id: int
     message_id: str
+    leased_until: datetime
     url: str
     body: bytes
     headers: dict[str, str]
 
 
-def backoff(attempts: int) -> timedelta:
-    """The wait before the next try after `attempts` failed tries: 5 s, doubling, at most 1 h."""
-    exponent = min(max(attempts, 1) - 1, 20)  # 5 s * 2**20 is far past the cap already
-    return min(FIRST_RETRY * (1 << exponent), LONGEST_RETRY)
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The X-Carepath-Signature value: "sha256=" and the hex HMAC-SHA256 of the body."""
-    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def verify(secret: str, body: bytes, signature: str) -> bool:
-    """Whether `signature` is the body's signature under `secret` (constant-time comparison)."""
-    return hmac.compare_digest(sign(secret, body), signature)
+def backoff(attempts: int, delivery_id: int = 0) -> timedelta:
+    """The wait after `attempts` failed tries: 5 s, tripling, at most 6 h, plus 0-10 % jitter."""
+    exponent = min(max(attempts, 1) - 1, 12)  # 5 s * 3**12 is far past the cap already
+    wait: timedelta = min(FIRST_RETRY * int(GROWTH**exponent), LONGEST_RETRY)
+    # Jitter from a hash, not a random draw: spread out yet reproducible in tests and logs.
+    digest = hashlib.sha256(f"{delivery_id}:{attempts}".encode()).digest()
+    fraction = int.from_bytes(digest[:8], "big") / 2**64
+    return wait * (1 + JITTER * fraction)
 
 
 def httpx_post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """Post the body with httpx (10 s timeout, redirects not followed); the status code."""
-    response = httpx.post(
-        url, content=body, headers=headers, timeout=POST_TIMEOUT_SECONDS, follow_redirects=False
-    )
-    return response.status_code
+    """Post the body (10 s timeouts, redirects not followed); the status, body left unread."""
+    with httpx.stream(
+        "POST",
+        url,
+        content=body,
+        headers=headers,
+        timeout=POST_TIMEOUT_SECONDS,
+        follow_redirects=False,
+    ) as response:
+        return response.status_code
 
 
 def dispatch_outbox(session: Session, now: datetime, limit: int = 500) -> int:
-    """Fan undispatched messages out to matching subscriptions; the caller commits."""
+    """Fan undispatched messages out to matching active subscriptions; the caller commits."""
     query = (
         select(OutboxMessage)
         .where(col(OutboxMessage.dispatched_at).is_(None))
@@ -115,6 +132,7 @@ def dispatch_outbox(session: Session, now: datetime, limit: int = 500) -> int:
             {
                 "message_id": message.id,
                 "subscription_id": subscription.id,
+                "status": "pending",
                 "attempts": 0,
                 "next_attempt_at": now,
             }
@@ -130,40 +148,46 @@ def dispatch_outbox(session: Session, now: datetime, limit: int = 500) -> int:
 
 
 def deliver_due(
-    engine: Engine, now: datetime, post: Post = httpx_post, limit: int = 100
+    engine: Engine,
+    clock: Clock,
+    post: Post = httpx_post,
+    limit: int = BATCH,
+    attempts_allowed: int | None = None,
+    interrupts: tuple[type[BaseException], ...] = (),
 ) -> DeliveryReport:
-    """Post each due delivery once; each outcome is committed on its own."""
-    delivered = failed = 0
+    """Post each due delivery once, reading `clock` at every claim and after every post.
+
+    An exception of a type in `interrupts` (the worker's soft time limit) ends the run at
+    once, counting no attempt: the delivery is tried again when its lease has passed.
+    """
+    allowed = attempts_allowed or max_attempts()
+    delivered = failed = dead = 0
     for _ in range(limit):
-        claimed = _claim_next(engine, now)
+        claimed = _claim_next(engine, clock())
         if claimed is None:
             break
         error: str | None
         try:
             status = post(claimed.url, claimed.body, claimed.headers)
         except Exception as problem:  # any failure to post is a failed attempt, retried later
+            if isinstance(problem, interrupts):
+                raise
             error = _short_error(problem)
         else:
             error = None if 200 <= status < 300 else f"HTTP {status}"
-        _record_outcome(engine, claimed.delivery_id, now, error)
+        outcome = _record_outcome(engine, claimed, clock(), error, allowed)
+        ids = (claimed.delivery_id, claimed.message_id, claimed.subscription_id)
         if error is None:
             delivered += 1
-            log.info(
-                "webhook delivery %s delivered (message %s, subscription %s)",
-                claimed.delivery_id,
-                claimed.message_id,
-                claimed.subscription_id,
-            )
+            log.info("webhook delivery %s delivered (message %s, subscription %s)", *ids)
+            continue
+        failed += 1
+        if outcome == "dead":
+            dead += 1
+            log.error("webhook delivery %s is dead (message %s, subscription %s): %s", *ids, error)
         else:
-            failed += 1
-            log.warning(
-                "webhook delivery %s failed (message %s, subscription %s): %s",
-                claimed.delivery_id,
-                claimed.message_id,
-                claimed.subscription_id,
-                error,
-            )
-    return DeliveryReport(delivered=delivered, failed=failed)
+            log.warning("webhook delivery %s failed (message %s, subscription %s): %s", *ids, error)
+    return DeliveryReport(delivered=delivered, failed=failed, dead=dead)
 
 
 def _matches(subscription: WebhookSubscription, message: OutboxMessage) -> bool:
@@ -186,73 +210,113 @@ def _insert_new_deliveries(session: Session, rows: list[dict[str, Any]]) -> int:
     return len(session.exec(statement).all())
 
 
+def _claimable(now: datetime) -> list[Any]:
+    """Due, pending, and not under another deliverer's live lease."""
+    return [
+        col(WebhookDelivery.status) == "pending",
+        col(WebhookDelivery.next_attempt_at) <= now,
+        or_(col(WebhookDelivery.leased_until).is_(None), col(WebhookDelivery.leased_until) <= now),
+    ]
+
+
 def _claim_next(engine: Engine, now: datetime) -> _Claimed | None:
-    """Take the next due delivery for a lease, in a short transaction of its own."""
+    """Lease the next due delivery of an enabled subscription, in a short transaction."""
+    for _ in range(3):  # another deliverer may take the one we picked: pick again
+        found = _claim_one(engine, now)
+        if found is not False:
+            return found
+    return None
+
+
+def _claim_one(engine: Engine, now: datetime) -> _Claimed | Literal[False] | None:
+    """The claimed delivery; None when none is due; False when another deliverer took it."""
     query = (
-        select(WebhookDelivery, OutboxMessage, WebhookSubscription)
-        .join(OutboxMessage, col(OutboxMessage.id) == col(WebhookDelivery.message_id))
+        select(WebhookDelivery.id)
         .join(
             WebhookSubscription,
             col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id),
         )
-        .where(
-            col(WebhookDelivery.delivered_at).is_(None),
-            col(WebhookDelivery.next_attempt_at) <= now,
-            # A deactivated subscriber's deliveries wait; they resume if it is re-activated.
-            col(WebhookSubscription.active).is_(True),
-        )
+        # A disabled subscriber's deliveries wait; they resume if it is enabled again.
+        .where(*_claimable(now), col(WebhookSubscription.active).is_(True))
         .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
         .limit(1)
     )
+    leased_until = now + LEASE
     with Session(engine, expire_on_commit=False) as session:
         if _locks_rows(session):
             query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
-        found = session.exec(query).first()
-        if found is None:
+        delivery_id = session.exec(query).first()
+        if delivery_id is None:
             session.rollback()
             return None
-        delivery, message, subscription = found
-        assert delivery.id is not None and subscription.id is not None
-        delivery.next_attempt_at = now + LEASE
-        session.add(delivery)
-        session.commit()
-        body = _body(message, delivery.id)
-        created_at = _iso(message.created_at)
-        return _Claimed(
-            delivery_id=delivery.id,
-            subscription_id=subscription.id,
-            message_id=message.id,
-            url=subscription.url,
-            body=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Carepath-Event": message.event_type,
-                "X-Carepath-Message-Id": message.id,
-                "X-Carepath-Signature": sign(subscription.secret, body),
-                "X-Carepath-Timestamp": created_at,
-            },
+        # The claim itself: only one deliverer's UPDATE finds the row still claimable.
+        taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(WebhookDelivery)
+            .where(col(WebhookDelivery.id) == delivery_id, *_claimable(now))
+            .values(leased_until=leased_until)
         )
+        if taken.rowcount != 1:
+            session.rollback()
+            return False
+        delivery = session.get_one(WebhookDelivery, delivery_id)
+        message = session.get_one(OutboxMessage, delivery.message_id)
+        subscription = session.get_one(WebhookSubscription, delivery.subscription_id)
+        session.commit()
+    assert subscription.id is not None
+    body = _body(message, delivery_id)
+    return _Claimed(
+        delivery_id=delivery_id,
+        subscription_id=subscription.id,
+        message_id=message.id,
+        leased_until=leased_until,
+        url=subscription.url,
+        body=body,
+        headers=_headers(subscription.secret, message, body, now),
+    )
 
 
-def _record_outcome(engine: Engine, delivery_id: int, now: datetime, error: str | None) -> None:
-    """Mark the delivery delivered, or count the failure and schedule the next try."""
+def _headers(secret: str, message: OutboxMessage, body: bytes, now: datetime) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", **signed_headers(secret, message.id, now, body)}
+    if is_legacy(secret):
+        # Receivers built for the old scheme keep working until their subscription is renewed.
+        headers |= {
+            "X-Carepath-Event": message.event_type,
+            "X-Carepath-Message-Id": message.id,
+            "X-Carepath-Signature": legacy_signature(secret, body),
+            "X-Carepath-Timestamp": _iso(message.created_at),
+        }
+    return headers
+
+
+def _record_outcome(
+    engine: Engine, claimed: _Claimed, now: datetime, error: str | None, allowed: int
+) -> str:
+    """Mark the delivery delivered, or count the failure: the next try, or dead after the last."""
     with Session(engine) as session:
-        query = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+        query = select(WebhookDelivery).where(WebhookDelivery.id == claimed.delivery_id)
         if _locks_rows(session):
             query = query.with_for_update()
         delivery = session.exec(query).one()
-        if delivery.delivered_at is not None:
-            # Delivered meanwhile by another deliverer whose lease outlived ours: keep that.
+        ours = delivery.leased_until == claimed.leased_until
+        if delivery.status != "pending" or (error is not None and not ours):
+            # Settled meanwhile, or (a failure) re-claimed after our lease: leave it be.
             session.rollback()
-            return
+            return delivery.status
         delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.leased_until = None
         if error is None:
+            delivery.status = "delivered"
             delivery.delivered_at = now
         else:
             delivery.last_error = error[:ERROR_LENGTH]
-            delivery.next_attempt_at = now + backoff(delivery.attempts)
+            if delivery.attempts >= allowed:
+                delivery.status = "dead"
+            else:
+                delivery.next_attempt_at = now + backoff(delivery.attempts, claimed.delivery_id)
         session.add(delivery)
         session.commit()
+        return delivery.status
 
 
 def _body(message: OutboxMessage, delivery_id: int) -> bytes:
@@ -283,31 +347,3 @@ def _short_error(problem: Exception) -> str:
 def _locks_rows(session: Session) -> bool:
     """PostgreSQL takes row locks; SQLite serialises writers for the whole database."""
     return session.get_bind().dialect.name == "postgresql"
-
-
-def subscribe(
-    session: Session,
-    url: str,
-    secret: str,
-    now: datetime,
-    role: str | None = None,
-    event_type: str | None = None,
-) -> WebhookSubscription:
-    """Add a receiver for all notifications, or those of one role or event type."""
-    if not url.startswith(("https://", "http://")):
-        raise ValueError(f"'{url}' is not an http(s) URL")
-    if len(secret) < 16:
-        raise ValueError("the signing secret must be at least 16 characters")
-    subscription = WebhookSubscription.model_validate(
-        {
-            "url": url,
-            "secret": secret,
-            "role": role,
-            "event_type": event_type,
-            "active": True,
-            "created_at": now,
-        }
-    )
-    session.add(subscription)
-    session.flush()
-    return subscription

@@ -72,6 +72,7 @@ def test_an_empty_clinic_scrapes_as_zeros(served: Api) -> None:
     assert _value(samples, "carepath_events_rejected_total") == 0
     assert _value(samples, "carepath_events_unprocessed") == 0
     assert _value(samples, "carepath_webhook_deliveries_pending") == 0
+    assert _value(samples, "carepath_webhook_deliveries_dead") == 0
     assert not any(name == "carepath_enrollments" for name, _ in samples)
 
 

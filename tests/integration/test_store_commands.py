@@ -79,7 +79,8 @@ def test_replay_of_an_unknown_enrollment_says_so(database_url: str) -> None:
 def test_a_webhook_subscription_is_added_with_its_secret_from_the_environment(
     database_url: str,
 ) -> None:
-    env = {"CAREPATH_DATABASE_URL": database_url, "CAREPATH_WEBHOOK_SECRET": "s" * 32}
+    secret = "whsec_" + "c2VjcmV0" * 4  # base64 of 24 bytes
+    env = {"CAREPATH_DATABASE_URL": database_url, "CAREPATH_WEBHOOK_SECRET": secret}
     added = CliRunner().invoke(
         cli, ["webhooks", "add", "https://ehr.example/inbox", "--role", "navigator"], env=env
     )
@@ -87,13 +88,13 @@ def test_a_webhook_subscription_is_added_with_its_secret_from_the_environment(
     assert "role navigator, event any" in added.output
     listed = CliRunner().invoke(cli, ["webhooks", "list"], env=env)
     assert "https://ehr.example/inbox  role=navigator  event=any  active" in listed.output
-    assert "s" * 32 not in listed.output
+    assert secret not in listed.output
     short = CliRunner().invoke(
         cli,
         ["webhooks", "add", "https://x.example"],
-        env={**env, "CAREPATH_WEBHOOK_SECRET": "short"},
+        env={**env, "CAREPATH_WEBHOOK_SECRET": "whsec_c2hvcnQ="},
     )
-    assert short.exit_code == 2 and "at least 16 characters" in short.output
+    assert short.exit_code == 2 and "must decode to 24 to 64 bytes" in short.output
 
 
 def test_seed_enrols_synthetic_patients_in_bulk(engine: Engine, database_url: str) -> None:

@@ -61,7 +61,7 @@ class Stack:
     def enqueue(self, event_id: int) -> None:
         client = Celery(broker=self.redis.url)
         try:
-            client.send_task("carepath.apply_event", args=[event_id])
+            client.send_task("carepath.apply_event", args=[event_id], queue="events")
         finally:
             client.close()
 

@@ -19,10 +19,19 @@ def _stack() -> dict[str, Any]:
 
 def test_the_stack_has_its_services_with_health_checks_and_start_order() -> None:
     services = _stack()["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "api", "worker", "beat"}
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "migrate",
+        "api",
+        "worker",
+        "sweeper",
+        "deliverer",
+        "beat",
+    }
     for name in ("postgres", "redis", "api"):
         assert "healthcheck" in services[name], name
-    for name in ("api", "worker", "beat"):
+    for name in ("api", "worker", "sweeper", "deliverer", "beat"):
         needs = services[name]["depends_on"]
         assert needs["postgres"]["condition"] == "service_healthy"
         assert needs["redis"]["condition"] == "service_healthy"
@@ -46,3 +55,25 @@ def test_secrets_come_from_the_environment_with_no_default() -> None:
         assert all(use.startswith(":?") for use in uses), f"{secret} must be required: {uses}"
     api_env = _stack()["services"]["api"]["environment"]
     assert set(api_env) == {"CAREPATH_DATABASE_URL", "CAREPATH_BROKER_URL", "CAREPATH_ADMIN_TOKEN"}
+
+
+def _queues(command: list[str]) -> set[str]:
+    assert command[:2] == ["carepath", "worker"], command
+    return set(command[command.index("--queues") + 1].split(","))
+
+
+def test_every_queue_has_its_own_workers_so_a_slow_receiver_holds_no_event_or_timer() -> None:
+    from workers.celery_app import QUEUES, ROUTES
+
+    services = _stack()["services"]
+    served = {
+        name: _queues(service["command"])
+        for name, service in services.items()
+        if service.get("command", [])[:2] == ["carepath", "worker"]
+    }
+    assert served == {"worker": {"events"}, "sweeper": {"sweeps"}, "deliverer": {"deliveries"}}
+    assert set(ROUTES.values()) == set(QUEUES) == set().union(*served.values())
+    # event workers scale (no replicas pinned); one sweeper, one deliverer
+    assert "deploy" not in services["worker"]
+    assert services["sweeper"]["deploy"]["replicas"] == 1
+    assert services["deliverer"]["deploy"]["replicas"] == 1
