@@ -15,22 +15,17 @@ from __future__ import annotations
 from functools import cache
 
 from celery import Celery
-from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import Engine
 
 from pathways.store.database import database_engine
 from pathways.store.settings import broker_url, database_url
 from pathways.store.webhooks import BATCH, POST_TIMEOUT_SECONDS
 from workers import jobs
+from workers.sweeps import SWEEPS, Sweep
 
 QUEUES = ("events", "sweeps", "deliveries")
-ROUTES = {
-    "carepath.apply_event": "events",
-    "carepath.fire_timers": "sweeps",
-    "carepath.recover": "sweeps",
-    "carepath.escalate": "sweeps",
-    "carepath.dispatch": "sweeps",
-    "carepath.deliver": "deliveries",
+ROUTES = {"carepath.apply_event": "events"} | {
+    f"carepath.{sweep.name}": sweep.queue for sweep in SWEEPS
 }
 # (soft, hard) seconds. The soft limit raises inside the job, which rolls its unit of work
 # back; the hard one kills the child process. Redelivery after either is safe (idempotent jobs).
@@ -57,34 +52,14 @@ app.conf.update(
     # only matters for a worker that died holding one, which recovery covers sooner.
     broker_transport_options={"visibility_timeout": 3600},
     worker_hijack_root_logger=False,
-    # A sweep message not picked up before its next run is useless: let it expire instead
-    # of piling up while workers are away.
+    # A sweep message not picked up before its next run is useless: it expires (workers.sweeps).
     beat_schedule={
-        "fire-due-timers": {
-            "task": "carepath.fire_timers",
-            "schedule": 1.0,
-            "options": {"expires": 5},
-        },
-        "recover-lost-events": {
-            "task": "carepath.recover",
-            "schedule": 5.0,
-            "options": {"expires": 10},
-        },
-        "escalate-overdue-tasks": {
-            "task": "carepath.escalate",
-            "schedule": 60.0,
-            "options": {"expires": 60},
-        },
-        "dispatch-notifications": {
-            "task": "carepath.dispatch",
-            "schedule": 5.0,
-            "options": {"expires": 10},
-        },
-        "deliver-notifications": {
-            "task": "carepath.deliver",
-            "schedule": 5.0,
-            "options": {"expires": 10},
-        },
+        sweep.name: {
+            "task": f"carepath.{sweep.name}",
+            "schedule": sweep.every,
+            "options": {"expires": sweep.expires},
+        }
+        for sweep in SWEEPS
     },
 )
 
@@ -101,38 +76,29 @@ def enqueue_event(event_id: int) -> None:
 
 @app.task(name="carepath.apply_event", soft_time_limit=EVENT_LIMITS[0], time_limit=EVENT_LIMITS[1])
 def apply_event(event_id: int) -> str:
-    """Apply one stored event to its enrollment."""
-    return jobs.apply(_engine(), event_id).outcome
+    """Apply one stored event (and those before it in its enrollment), with group commit."""
+    return jobs.apply(_engine(), event_id, backlog=_backlog()).outcome
 
 
-@app.task(name="carepath.fire_timers", soft_time_limit=SWEEP_LIMITS[0], time_limit=SWEEP_LIMITS[1])
-def fire_timers() -> int:
-    """Beat, every second: due timers become events."""
-    return jobs.fire_timers(_engine(), enqueue_event)
+def _backlog() -> int:
+    """Messages waiting in the events queue (one LLEN on Redis); 0 when it cannot be told."""
+    try:
+        with app.pool.acquire(block=True) as connection:
+            client = getattr(connection.default_channel, "client", None)
+            return int(client.llen("events")) if client is not None else 0
+    except Exception:  # a broker we cannot ask: apply alone, as when idle
+        return 0
 
 
-@app.task(name="carepath.recover", soft_time_limit=SWEEP_LIMITS[0], time_limit=SWEEP_LIMITS[1])
-def recover() -> int:
-    """Beat: events left unprocessed are enqueued again."""
-    return jobs.recover(_engine(), enqueue_event)
+def _register(sweep: Sweep) -> None:
+    soft, hard = DELIVERY_LIMITS if sweep.queue == "deliveries" else SWEEP_LIMITS
+
+    def run() -> int:
+        return sweep.run(_engine(), enqueue_event)
+
+    run.__name__, run.__doc__ = sweep.name, f"Beat, every {sweep.every:g} s: {sweep.what}"
+    app.task(name=f"carepath.{sweep.name}", soft_time_limit=soft, time_limit=hard)(run)
 
 
-@app.task(name="carepath.escalate", soft_time_limit=SWEEP_LIMITS[0], time_limit=SWEEP_LIMITS[1])
-def escalate() -> int:
-    """Beat: overdue tasks escalate to the navigator."""
-    return jobs.escalate(_engine())
-
-
-@app.task(name="carepath.dispatch", soft_time_limit=SWEEP_LIMITS[0], time_limit=SWEEP_LIMITS[1])
-def dispatch() -> int:
-    """Beat: new outbox messages fan out into deliveries, one per matching subscriber."""
-    return jobs.dispatch(_engine())
-
-
-@app.task(
-    name="carepath.deliver", soft_time_limit=DELIVERY_LIMITS[0], time_limit=DELIVERY_LIMITS[1]
-)
-def deliver() -> int:
-    """Beat: due deliveries are posted to webhook subscribers."""
-    # The soft limit ends the run mid-post without counting an attempt against the receiver.
-    return jobs.deliver(_engine(), interrupts=(SoftTimeLimitExceeded,))
+for _sweep in SWEEPS:
+    _register(_sweep)

@@ -17,17 +17,9 @@ from functools import partial
 from sqlalchemy import Engine
 
 from workers import jobs
+from workers.sweeps import SWEEPS, Sweep
 
 log = logging.getLogger(__name__)
-
-# (job, every N seconds): the same sweeps Celery beat runs in distributed mode.
-SWEEPS: tuple[tuple[str, float], ...] = (
-    ("fire_timers", 1.0),
-    ("recover", 5.0),
-    ("dispatch", 5.0),
-    ("escalate", 60.0),
-)
-DELIVER_EVERY = 5.0  # seconds between delivery runs, on the deliverer thread
 
 
 class InProcessWorker:
@@ -66,28 +58,26 @@ class InProcessWorker:
                 event_id = self.events.get(timeout=0.5)
             except queue.Empty:
                 continue
-            self._guarded(f"event {event_id}", partial(jobs.apply, self.engine, event_id))
+            apply = partial(jobs.apply, self.engine, event_id, backlog=self.events.qsize())
+            self._guarded(f"event {event_id}", apply)
 
     def _beat(self) -> None:
-        sweeps: dict[str, Callable[[], object]] = {
-            "fire_timers": lambda: jobs.fire_timers(self.engine, self.enqueue),
-            "recover": lambda: jobs.recover(self.engine, self.enqueue),
-            "dispatch": lambda: jobs.dispatch(self.engine),
-            "escalate": lambda: jobs.escalate(self.engine),
-        }
-        due = {name: 0.0 for name, _ in SWEEPS}
-        elapsed = 0.0
-        while not self.stopping.wait(1.0):
-            elapsed += 1.0
-            for name, every in SWEEPS:
-                if elapsed >= due[name]:
-                    due[name] = elapsed + every
-                    self._guarded(name, sweeps[name])
+        self._every([sweep for sweep in SWEEPS if sweep.queue != "deliveries"])
 
     def _deliver(self) -> None:
         # Posts wait on receivers: on a thread of their own, like the Celery deliveries queue.
-        while not self.stopping.wait(DELIVER_EVERY):
-            self._guarded("deliver", partial(jobs.deliver, self.engine))
+        self._every([sweep for sweep in SWEEPS if sweep.queue == "deliveries"])
+
+    def _every(self, sweeps: list[Sweep]) -> None:
+        """Run each sweep of the registry at its period, on this thread, until stopped."""
+        due = {sweep.name: 0.0 for sweep in sweeps}
+        elapsed = 0.0
+        while not self.stopping.wait(1.0):
+            elapsed += 1.0
+            for sweep in sweeps:
+                if elapsed >= due[sweep.name]:
+                    due[sweep.name] = elapsed + sweep.every
+                    self._guarded(sweep.name, partial(sweep.run, self.engine, self.enqueue))
 
     def _guarded(self, what: str, job: Callable[[], object]) -> None:
         # One failing job must not stop the thread: the sweeps retry what is left.

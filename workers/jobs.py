@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import Engine
 
 from pathways.store.applying import (
@@ -135,6 +136,10 @@ def dispatch(engine: Engine) -> int:
     return created
 
 
-def deliver(engine: Engine, interrupts: tuple[type[BaseException], ...] = ()) -> int:
-    """Post the due deliveries (the clock is read at each attempt, not once per run)."""
+def deliver(
+    engine: Engine, interrupts: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded,)
+) -> int:
+    """Post the due deliveries (the clock is read at each attempt, not once per run).
+
+    A Celery soft time limit ends the run mid-post without counting an attempt."""
     return deliver_due(engine, now, interrupts=interrupts).delivered

@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 # Adapters that may touch the outside world; everything else in pathways/ is the core.
-ADAPTERS = {"cli.py", "cli_operations.py", "cli_webhooks.py", "gantt.py"}
+ADAPTERS = {"cli.py", "cli_events.py", "cli_operations.py", "cli_webhooks.py", "gantt.py"}
 FORBIDDEN_MODULES = {
     "sqlmodel",
     "sqlalchemy",

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from pathways.cli import cli
 from pathways.store.webhooks import BATCH, LEASE, POST_TIMEOUT_SECONDS
 from workers.celery_app import QUEUES, app
+from workers.sweeps import SWEEPS
 
 
 def _queue(task: str) -> str:
@@ -24,9 +25,17 @@ def test_events_sweeps_and_deliveries_each_go_to_a_queue_of_their_own() -> None:
     assert {_queue(task) for task in scheduled} == {"sweeps", "deliveries"}
 
 
+def test_beat_schedules_every_sweep_of_the_one_registry_at_its_period() -> None:
+    schedule = app.conf.beat_schedule
+    assert {name: entry["schedule"] for name, entry in schedule.items()} == {
+        sweep.name: sweep.every for sweep in SWEEPS
+    }
+    assert "refresh_projections" in schedule  # projections are refreshed outside the lock
+
+
 def test_every_task_has_a_soft_limit_below_its_hard_one_and_a_delivery_run_fits_its_posts() -> None:
     tasks = {name: task for name, task in app.tasks.items() if name.startswith("carepath.")}
-    assert len(tasks) == 6
+    assert set(tasks) == {"carepath.apply_event"} | {f"carepath.{s.name}" for s in SWEEPS}
     for name, task in tasks.items():
         assert task.soft_time_limit is not None and task.time_limit is not None, name
         assert 0 < task.soft_time_limit < task.time_limit, name

@@ -1,0 +1,62 @@
+"""What beat runs, and how often: one registry for Celery beat and the embedded worker.
+
+Each sweep is a job of `workers.jobs` taking the engine and a way to enqueue events; Celery
+registers a task per sweep (`carepath.<name>`, on the sweep's queue, with its time limits)
+and schedules it, and the embedded worker's beat thread runs the same list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from workers import jobs
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A periodic job: its name, period, what it does, and the queue it runs on."""
+
+    name: str
+    every: float  # seconds
+    run: Callable[[Engine, jobs.Enqueue], int]
+    what: str
+    queue: str = "sweeps"
+
+    @property
+    def expires(self) -> float:
+        """A message not run by its next turn is useless: let it expire, not pile up."""
+        return max(5.0, self.every)
+
+
+SWEEPS: tuple[Sweep, ...] = (
+    Sweep("fire_timers", 1.0, jobs.fire_timers, "Due timers become events."),
+    Sweep("recover", 5.0, jobs.recover, "Events left unprocessed are enqueued again."),
+    Sweep(
+        "refresh_projections",
+        1.0,
+        lambda engine, _: jobs.refresh_projections(engine),
+        "Course projections that lag their enrollment's state are refreshed.",
+    ),
+    Sweep(
+        "escalate",
+        60.0,
+        lambda engine, _: jobs.escalate(engine),
+        "Overdue tasks escalate to the navigator.",
+    ),
+    Sweep(
+        "dispatch",
+        5.0,
+        lambda engine, _: jobs.dispatch(engine),
+        "New outbox messages fan out into one delivery per matching subscriber.",
+    ),
+    Sweep(
+        "deliver",
+        5.0,
+        lambda engine, _: jobs.deliver(engine),
+        "Due deliveries are posted to webhook subscribers.",
+        queue="deliveries",
+    ),
+)
