@@ -10,6 +10,7 @@ from sqlalchemy import Engine, text
 
 from api import problems, web
 from api.etag import ETagMiddleware
+from api.logs import AccessLog
 from api.routes import (
     changes,
     dashboard,
@@ -33,6 +34,7 @@ def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str)
     app.state.admin_token = admin_token
     problems.install(app)
     app.add_middleware(ETagMiddleware)
+    app.add_middleware(AccessLog)  # outermost: it logs the status the client got
     for module in (
         me,
         pathways,
