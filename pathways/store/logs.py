@@ -49,6 +49,8 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
             "uvicorn": {"handlers": [], "propagate": True, "level": level.upper()},
             "uvicorn.error": {"handlers": [], "propagate": True, "level": level.upper()},
+            # httpx logs every URL it posts to at INFO: a webhook URL may hold its secret.
+            "httpx": {"level": "WARNING"},
         },
     }
 
