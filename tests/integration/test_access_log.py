@@ -19,6 +19,8 @@ from tests.integration.processes import CarepathProcess, SharedRedis, free_port
 
 TOKEN = "access-log-test-token-0123456789"
 MRN, NAME = "MRN-ACCESS-7731", "Quinn Accesslog"
+# Registered in a server process and by a bare INSERT, out of sight of the guard's hook.
+phi_guard.remember(MRN, NAME)
 
 
 def test_a_search_by_name_and_mrn_is_logged_without_either(tmp_path: Path) -> None:
@@ -26,7 +28,6 @@ def test_a_search_by_name_and_mrn_is_logged_without_either(tmp_path: Path) -> No
 
     database = f"sqlite:///{tmp_path / 'carepath.db'}"
     upgrade(database)
-    phi_guard.remember(MRN, NAME)  # registered in the server's process, out of the guard's sight
     port = free_port()
     env = {
         "CAREPATH_DATABASE_URL": database,
