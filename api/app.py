@@ -10,6 +10,7 @@ from sqlalchemy import Engine, text
 
 from api import problems, web
 from api.etag import ETagMiddleware
+from api.logs import AccessLog
 from api.oidc import IdentityProvider
 from api.oidc_settings import OidcConfig
 from api.routes import (
@@ -44,6 +45,7 @@ def create_app(
     app.state.oidc = IdentityProvider(oidc) if oidc else None
     problems.install(app)
     app.add_middleware(ETagMiddleware)
+    app.add_middleware(AccessLog)  # outermost: it logs the status the client got
     for module in (
         me,
         auth,

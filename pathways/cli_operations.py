@@ -94,9 +94,8 @@ def up(host: str, port: int, definitions_dir: str) -> None:
     import secrets
     from datetime import UTC
 
-    import uvicorn
-
     from api.app import create_app
+    from api.logs import serve
     from pathways.store.demo import PATIENTS, seed
     from workers.inprocess import InProcessWorker
 
@@ -114,12 +113,7 @@ def up(host: str, port: int, definitions_dir: str) -> None:
     click.echo(f"sign in with the bearer token: {token}")
     click.echo(f"e.g. curl -H 'Authorization: Bearer {token}' http://{host}:{port}/enrollments")
     try:
-        uvicorn.run(
-            create_app(engine, worker.enqueue, token, oidc),
-            host=host,
-            port=port,
-            log_level="warning",
-        )
+        serve(create_app(engine, worker.enqueue, token, oidc), host, port, level="warning")
     finally:
         worker.stop()
         engine.dispose()
@@ -173,9 +167,8 @@ def api(host: str, port: int) -> None:
     """The API alone (distributed mode): CAREPATH_ADMIN_TOKEN is required."""
     import os
 
-    import uvicorn
-
     from api.app import create_app
+    from api.logs import serve
     from pathways.store.database import database_engine
     from pathways.store.settings import database_url
     from workers.celery_app import enqueue_event
@@ -186,7 +179,7 @@ def api(host: str, port: int) -> None:
     _needs_shared_broker("carepath api")
     oidc = _oidc_settings()
     engine = database_engine(database_url())
-    uvicorn.run(create_app(engine, enqueue_event, token, oidc), host=host, port=port)
+    serve(create_app(engine, enqueue_event, token, oidc), host, port)
 
 
 QUEUES = ("events", "sweeps", "deliveries")  # workers/celery_app.py routes tasks to these

@@ -16,6 +16,9 @@ from pathways.model import MISSING
 from pathways.problems import Problem
 from pathways.runtime.definition import Definition, load_definition
 
+# Every run is checked for patients' names and MRNs in its logs (see tests/phi_guard.py).
+pytest_plugins = ["tests.phi_guard"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS = ROOT / "definitions"
 

@@ -12,11 +12,13 @@ job is idempotent: a message redelivered after a crash finds its work already do
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 
-from celery import Celery
+from celery import Celery, signals
 from sqlalchemy import Engine
 
+from pathways.store import logs
 from pathways.store.database import database_engine
 from pathways.store.settings import broker_url, database_url
 from pathways.store.webhooks import BATCH, POST_TIMEOUT_SECONDS
@@ -62,6 +64,14 @@ app.conf.update(
         for sweep in SWEEPS
     },
 )
+
+
+@signals.setup_logging.connect
+def _scrubbed_logs(loglevel: int | str | None = None, **_: object) -> None:
+    # Celery's own set-up prints a failed task's database error as it comes, PostgreSQL's
+    # DETAIL line (stored values) and all: workers and beat log through ours instead.
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else loglevel
+    logs.configure(level or "INFO")
 
 
 @cache

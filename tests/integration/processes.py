@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests import phi_guard
+
 ROOT = Path(__file__).resolve().parents[2]
 CAREPATH = [sys.executable, "-c", "from pathways.cli import main; main()"]
 
@@ -90,6 +92,7 @@ class CarepathProcess:
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
+        phi_guard.watch(log)  # scanned for patients' names and MRNs after the run
         self.handle = log.open("ab")
         self.process = subprocess.Popen(
             [*CAREPATH, *args],
