@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pathways.cli import cli
+from workers import QUEUES
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -180,9 +181,6 @@ def api(host: str, port: int) -> None:
     oidc = _oidc_settings()
     engine = database_engine(database_url())
     serve(create_app(engine, enqueue_event, token, oidc), host, port)
-
-
-QUEUES = ("events", "sweeps", "deliveries")  # workers/celery_app.py routes tasks to these
 
 
 def _queue_list(_context: click.Context, _param: click.Parameter, value: str) -> list[str]:

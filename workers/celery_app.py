@@ -22,10 +22,10 @@ from pathways.store import logs
 from pathways.store.database import database_engine
 from pathways.store.settings import broker_url, database_url
 from pathways.store.webhooks import BATCH, POST_TIMEOUT_SECONDS
-from workers import jobs
+from workers import QUEUES, jobs
 from workers.sweeps import SWEEPS, Sweep
 
-QUEUES = ("events", "sweeps", "deliveries")
+__all__ = ["QUEUES", "ROUTES", "app", "enqueue_event"]
 ROUTES = {"carepath.apply_event": "events"} | {
     f"carepath.{sweep.name}": sweep.queue for sweep in SWEEPS
 }
