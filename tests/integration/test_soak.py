@@ -64,7 +64,6 @@ def test_a_short_soak_loses_and_duplicates_nothing_and_replays_every_enrollment(
     assert report["lost"] == 0, report["details"]
     assert report["duplicated"] == 0, report["details"]
     assert report["replay_passed"] is True, report["details"]["replay"]
-    assert (done.returncode == 0) == (report["failures"] == [])
-    # TIGHTEN AFTER MERGING the ordering and queue branches: assert out_of_order == 0,
-    # stuck == 0 and returncode == 0 (and a bound on timer lateness). Left loose on purpose
-    # until then: this code base applies a recovered event after newer ones.
+    assert report["out_of_order"] == 0, report["details"]  # applied in recording order
+    assert report["stuck"] == 0, report["details"]
+    assert done.returncode == 0 and report["failures"] == []
