@@ -10,7 +10,9 @@ from sqlalchemy import Engine, text
 
 from api import problems, web
 from api.etag import ETagMiddleware
+from api.read_audit import ReadAudit
 from api.routes import (
+    audit,
     changes,
     dashboard,
     enrollments,
@@ -33,6 +35,7 @@ def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str)
     app.state.admin_token = admin_token
     problems.install(app)
     app.add_middleware(ETagMiddleware)
+    app.add_middleware(ReadAudit)  # outside the ETags: a 304 showed nothing, so audits nothing
     for module in (
         me,
         pathways,
@@ -43,6 +46,7 @@ def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str)
         dashboard,
         changes,
         metrics,
+        audit,
     ):
         app.include_router(module.router)
     web.install(app)
