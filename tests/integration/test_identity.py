@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine
+from sqlalchemy import Engine, column, insert, table
 from sqlmodel import Session, select
 
 from api.security import UnknownRole, digest, issue_token
 from pathways.cli import cli
 from pathways.library import load
 from pathways.roles import PRIVILEGED_ROLES, STAFF_ROLES, known_role
+from pathways.store.database import database_engine, downgrade, upgrade
 from pathways.store.tables import ApiToken, AuditLog
+from pathways.store.types import UTCDateTime
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import DEFINITIONS
 from tests.integration.api_support import Api
@@ -84,6 +86,33 @@ def test_a_token_lives_ninety_days_unless_told_and_never_over_a_year(engine: Eng
     with Session(engine) as session:
         row = session.exec(select(ApiToken)).one()
     assert row.expires_at == now + timedelta(days=90)
+
+
+def test_tokens_issued_before_expiry_existed_get_ninety_days_from_the_upgrade(
+    database_url: str,
+) -> None:
+    downgrade(database_url, "0007-1")
+    engine = database_engine(database_url)
+    old = table(
+        "api_token",
+        *(column(name) for name in ("token_hash", "role", "actor")),
+        column("created_at", UTCDateTime()),
+    )
+    with engine.begin() as connection:
+        connection.execute(
+            insert(old).values(
+                token_hash="0" * 64,
+                role="lab",
+                actor="pat",
+                created_at=datetime(2025, 1, 1, tzinfo=UTC),
+            )
+        )
+    upgrade(database_url)
+    with Session(engine) as session:
+        row = session.exec(select(ApiToken)).one()
+    engine.dispose()
+    lifetime = row.expires_at - datetime.now(UTC)
+    assert timedelta(days=89) < lifetime <= timedelta(days=90)
 
 
 def _cli(database_url: str, *args: str) -> Any:
