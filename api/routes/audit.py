@@ -4,7 +4,7 @@ Newest first, paged by a cursor (the last id seen), filtered by actor, action, t
 Rows hold ids and codes only (no PHI), so reading them is not itself audited.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -22,7 +22,10 @@ BAD_CURSOR = "cursor is not one this API issued (give the next_cursor of a previ
 def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("give a moment with its zone, e.g. 2026-12-01T08:00:00Z")
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before the year 1 in UTC
+        raise ValueError("give a moment in the years 1 to 9999 in UTC") from None
 
 
 Since = Annotated[datetime, AfterValidator(_aware)]
@@ -50,7 +53,12 @@ class AuditPage(BaseModel):
 
 def _before(cursor: str) -> int:
     digits = cursor[1:]
-    if not cursor.startswith("a") or not digits.isascii() or not digits.isdigit():
+    # At most 18 digits: any id the database can hold, and no overflow in the query.
+    if (
+        not cursor.startswith("a")
+        or not (digits.isascii() and digits.isdigit())
+        or len(digits) > 18
+    ):
         raise HTTPException(422, BAD_CURSOR)
     return int(digits)
 

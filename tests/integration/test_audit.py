@@ -139,6 +139,8 @@ def test_the_audit_trail_pages_newest_first_by_cursor_and_filters(api: Api) -> N
     ("query", "field"),
     [
         ("cursor=zz", "cursor"),
+        ("cursor=a" + "9" * 30, "cursor"),
+        ("since=0001-01-01T00:00:00%2B05:00", "since"),
         ("since=2026-12-01T08:00:00", "since"),
         ("limit=0", "limit"),
         ("limit=501", "limit"),
