@@ -13,7 +13,9 @@ from api.etag import ETagMiddleware
 from api.logs import AccessLog
 from api.oidc import IdentityProvider
 from api.oidc_settings import OidcConfig
+from api.read_audit import ReadAudit
 from api.routes import (
+    audit,
     auth,
     changes,
     dashboard,
@@ -45,6 +47,7 @@ def create_app(
     app.state.oidc = IdentityProvider(oidc) if oidc else None
     problems.install(app)
     app.add_middleware(ETagMiddleware)
+    app.add_middleware(ReadAudit)  # outside the ETags: a 304 showed nothing, so audits nothing
     app.add_middleware(AccessLog)  # outermost: it logs the status the client got
     for module in (
         me,
@@ -59,6 +62,7 @@ def create_app(
         metrics,
         quarantine,
         webhooks,
+        audit,
     ):
         app.include_router(module.router)
     web.install(app)

@@ -1,4 +1,4 @@
-"""Dependencies for routes: the database session, the caller, and permission checks."""
+"""Dependencies for routes: the database session, the caller, permission checks, patient view."""
 
 from collections.abc import Callable, Iterator
 from typing import Annotated
@@ -8,7 +8,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.oidc import bearer_principal, looks_like_jwt
-from api.security import Permission, Principal, principal
+from api.read_audit import PatientView
+from api.security import Permission, Principal, TokenRefused, principal
 from pathways.store.database import reading
 
 
@@ -31,15 +32,18 @@ EngineDep = Annotated[Engine, Depends(engine)]
 def caller(
     request: Request, db: SessionDep, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
-    """The authenticated caller, or 401."""
+    """The authenticated caller; 401 without a valid credential, 403 for a role not known."""
     scheme, _, token = (authorization or "").partition(" ")
     if request.app.state.oidc and scheme.lower() == "bearer" and looks_like_jwt(token):
         return bearer_principal(request.app.state.oidc, token)  # the hospital's sign-in
-    found = (
-        principal(db, token, request.app.state.admin_token)
-        if (scheme.lower() == "bearer" and token)
-        else None
-    )
+    try:
+        found = (
+            principal(db, token, request.app.state.admin_token)
+            if (scheme.lower() == "bearer" and token)
+            else None
+        )
+    except TokenRefused as refused:
+        raise HTTPException(refused.status, refused.detail) from None
     if found is None:
         raise HTTPException(
             401,
@@ -68,6 +72,15 @@ Navigator = Annotated[Principal, Depends(require(Permission.NAVIGATE))]
 Worker = Annotated[Principal, Depends(require(Permission.WORK))]
 QueueReader = Annotated[Principal, Depends(require(Permission.QUEUE))]
 Publisher = Annotated[Principal, Depends(require(Permission.PUBLISH))]
+Auditor = Annotated[Principal, Depends(require(Permission.AUDIT))]
+
+
+def patient_view(request: Request, db: SessionDep, who: CallerDep) -> PatientView:
+    """Which patients the caller may see; those a 200 shows are audited (api/read_audit.py)."""
+    return PatientView(request, db, who)
+
+
+PatientViewDep = Annotated[PatientView, Depends(patient_view)]
 
 
 def enqueue(request: Request) -> Callable[[int], None]:

@@ -8,33 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from api.security import MATRIX
-
-# The staff roles of the shipped pathway library; the lead points `_known_role` at the closed set.
-LIBRARY_STAFF_ROLES = frozenset(
-    {
-        "anaesthetist",
-        "dosimetrist",
-        "interventional_radiology",
-        "lab",
-        "medical_oncologist",
-        "medical_physicist",
-        "oncology_nurse",
-        "pharmacist",
-        "physical_therapist",
-        "radiation_oncologist",
-        "radiation_therapist",
-        "radiology",
-        "research_coordinator",
-        "scheduler",
-        "surgeon",
-    }
-)
-
-
-def _known_role(name: str) -> bool:
-    """Whether `name` is a carepath role a group may be mapped to."""
-    return name in MATRIX or name in LIBRARY_STAFF_ROLES
+from pathways.roles import known_role
 
 
 class OidcSettingsError(ValueError):
@@ -84,7 +58,7 @@ def role_map(text: str) -> tuple[tuple[str, str], ...]:
                 f"CAREPATH_OIDC_ROLE_MAP: '{item}' is not GROUP=ROLE "
                 "(e.g. spine-navigators=navigator,lab-staff=lab)"
             )
-        if not _known_role(role):
+        if not known_role(role):
             raise OidcSettingsError(f"CAREPATH_OIDC_ROLE_MAP: '{role}' is not a carepath role")
         pairs.append((group, role))
     if not pairs:

@@ -1,21 +1,29 @@
-"""Who is calling and what they may do: bearer tokens (stored hashed) with roles.
+"""Who is calling and what they may do: bearer tokens (stored hashed, expiring) with roles.
 
-Roles: `admin`; `navigator`; `dashboard` (read-only); and each staff role of the library
-(`lab`, `oncology_nurse`, ...), who work their own role's queue.
+The roles are the closed set of pathways/roles.py: `admin`; `navigator`; `dashboard`
+(read-only); and the clinic's staff roles (`lab`, `oncology_nurse`, ...), who work their own
+role's queue. A role outside the set has no permission at all, here or anywhere.
 """
 
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlmodel import Session, col, select
 
+from pathways.roles import PRIVILEGED_ROLES, STAFF_ROLES, unknown_role
+from pathways.roles import ROLES as ROLES  # the closed set, for OpenID Connect's group mapping
+from pathways.roles import known_role as known_role
+from pathways.store.effects import audit
 from pathways.store.tables import ApiToken
 
-PRIVILEGED = ("admin", "navigator", "dashboard")
+PRIVILEGED = PRIVILEGED_ROLES
+
+TOKEN_LIFETIME = timedelta(days=90)  # the default: a quarter, then a new token
+LONGEST_LIFETIME = timedelta(days=365)  # a token nobody renews for a year is forgotten
 
 
 class Permission(StrEnum):
@@ -26,32 +34,53 @@ class Permission(StrEnum):
     WORK = "work"  # claim, complete, skip tasks (staff: their own role's)
     NAVIGATE = "navigate"  # patients, enrolments, holds, events, reassigning tasks
     PUBLISH = "publish"  # new pathway versions
+    AUDIT = "audit"  # the audit trail
 
 
+STAFF: frozenset[Permission] = frozenset({Permission.READ, Permission.QUEUE, Permission.WORK})
 MATRIX: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
     "navigator": frozenset(
         {Permission.READ, Permission.QUEUE, Permission.WORK, Permission.NAVIGATE}
     ),
     "dashboard": frozenset({Permission.READ}),
+    **{role: STAFF for role in STAFF_ROLES},
 }
-STAFF: frozenset[Permission] = frozenset({Permission.READ, Permission.QUEUE, Permission.WORK})
+assert set(MATRIX) == ROLES, "every role, and only the roles, has a line in the matrix"
+
+
+class TokenRefused(Exception):
+    """A credential that stands for someone but may not be used now (expired, revoked, ...)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class UnknownRole(ValueError):
+    """A token was asked for a role outside the closed set."""
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller: an actor name for the audit log, and a role."""
+    """The caller: an actor name for the audit log, a role, and when the credential expires."""
 
     actor: str
     role: str
+    expires_at: datetime | None = None
 
     def may(self, permission: Permission) -> bool:
-        """Whether this role has the permission at all."""
-        return permission in MATRIX.get(self.role, STAFF)
+        """Whether this role has the permission at all (an unknown role has none)."""
+        return permission in MATRIX.get(self.role, frozenset())
 
     def sees_patients(self) -> bool:
-        """Whoever works on a patient's care may identify them; a read-only dashboard may not."""
+        """Whether this role may ever identify a patient (a read-only dashboard never does)."""
         return self.may(Permission.NAVIGATE) or self.may(Permission.WORK)
+
+    def sees_every_patient(self) -> bool:
+        """Admins and navigators see every patient; staff only those they have work for."""
+        return self.may(Permission.NAVIGATE)
 
     def works_role(self, role: str) -> bool:
         """Whether this caller may act on a task of `role` (staff only on their own)."""
@@ -63,22 +92,68 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, role: str, actor: str) -> str:
-    """Create a token for a role; only its hash is kept, so it is shown once."""
-    token = secrets.token_urlsafe(32)
-    session.add(
-        ApiToken(token_hash=digest(token), role=role, actor=actor, created_at=datetime.now(UTC))
+def issue_token(
+    session: Session,
+    role: str,
+    actor: str,
+    lifetime: timedelta = TOKEN_LIFETIME,
+    now: datetime | None = None,
+    by: str = "operator",
+) -> str:
+    """Create a token for a known role (audited as `by`); only its hash is kept: shown once."""
+    if not known_role(role):
+        raise UnknownRole(unknown_role(role))
+    if not timedelta(0) < lifetime <= LONGEST_LIFETIME:
+        raise ValueError(f"a token lives at most {LONGEST_LIFETIME.days} days, and more than 0")
+    token, at = secrets.token_urlsafe(32), now or datetime.now(UTC)
+    row = ApiToken(
+        token_hash=digest(token), role=role, actor=actor, created_at=at, expires_at=at + lifetime
     )
+    session.add(row)
+    session.flush()  # the id, for the audit row
+    detail = {"role": role, "actor": actor, "expires_at": row.expires_at.isoformat()}
+    audit(session, by, "token_created", "api_token", str(row.id), at, None, detail)
     return token
 
 
-def principal(session: Session, token: str, admin_token: str) -> Principal | None:
-    """The caller a bearer token stands for, or None when it stands for no one."""
+def tokens(session: Session) -> list[ApiToken]:
+    """Every token issued, newest first (hashes included: never show them)."""
+    return list(session.exec(select(ApiToken).order_by(col(ApiToken.id).desc())))
+
+
+def revoke_token(
+    session: Session, token_id: int, by: str, reason: str | None, now: datetime
+) -> ApiToken | None:
+    """Revoke a token (audited); None when there is no such token. Revoking twice is a no-op."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None:
+        return row
+    row.revoked_at = now
+    session.add(row)
+    audit(session, by, "token_revoked", "api_token", str(token_id), now, reason, {})
+    return row
+
+
+def principal(
+    session: Session, token: str, admin_token: str, now: datetime | None = None
+) -> Principal | None:
+    """The caller a bearer token stands for, None for no one; TokenRefused when it may not act.
+
+    The one place a bearer credential becomes a Principal (tokens here; OpenID Connect too).
+    """
     if admin_token and hmac.compare_digest(digest(token), digest(admin_token)):
         return Principal("admin", "admin")
-    found = session.exec(
-        select(ApiToken).where(
-            ApiToken.token_hash == digest(token), col(ApiToken.revoked_at).is_(None)
-        )
-    ).first()
-    return Principal(found.actor, found.role) if found else None
+    found = session.exec(select(ApiToken).where(ApiToken.token_hash == digest(token))).first()
+    if found is None:
+        return None
+    at = now or datetime.now(UTC)
+    if found.revoked_at is not None:
+        raise TokenRefused(401, f"this token was revoked on {found.revoked_at:%Y-%m-%d}; {RENEW}")
+    if found.expires_at <= at:
+        raise TokenRefused(401, f"this token expired on {found.expires_at:%Y-%m-%d}; {RENEW}")
+    if not known_role(found.role):
+        raise TokenRefused(403, f"this token's role is refused: {unknown_role(found.role)}")
+    return Principal(found.actor, found.role, found.expires_at)
+
+
+RENEW = "ask an admin for a new one (carepath token create --role ROLE)"

@@ -334,28 +334,105 @@ def token() -> None:
     """API bearer tokens."""
 
 
+def _operator() -> str:
+    """Who runs the command, for the audit log: the operating-system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in this container
+        return "cli"
+
+
 @token.command(name="create")
 @click.option(
     "--role",
     required=True,
-    help="admin, navigator, dashboard, or a staff role such as lab or oncology_nurse.",
+    help="admin, navigator, dashboard, or a staff role such as lab (pathways/roles.py).",
 )
 @click.option("--actor", help="Who the token stands for in the audit log (default: the role).")
-def token_create(role: str, actor: str | None) -> None:
-    """Issue a token; it is printed once and only its hash is stored."""
-    import re
+@click.option(
+    "--expires-in",
+    "days",
+    type=click.IntRange(1, 365),
+    default=90,
+    show_default=True,
+    help="Days until the token is refused (at most 365).",
+)
+def token_create(role: str, actor: str | None, days: int) -> None:
+    """Issue a token; it is printed once and only its hash is stored (audited)."""
+    from datetime import timedelta
 
     from api.security import issue_token
+    from pathways.roles import known_role, unknown_role
     from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", role):
-        raise click.BadParameter("a role is lower case letters, digits and _", param_hint="--role")
+    if not known_role(role):
+        raise click.BadParameter(unknown_role(role), param_hint="--role")
     engine = _migrated_engine()
     try:
         with SqlAlchemyUnitOfWork(engine) as uow:
-            issued = issue_token(uow.session, role, actor or role)
+            issued = issue_token(
+                uow.session, role, actor or role, timedelta(days=days), by=_operator()
+            )
             uow.commit()
     finally:
         engine.dispose()
     click.echo(issued)
-    click.echo(f"a {role} token for {actor or role}: shown once, stored only as a hash", err=True)
+    click.echo(
+        f"a {role} token for {actor or role}, for {days} days: shown once, stored only as a hash",
+        err=True,
+    )
+
+
+@token.command(name="list")
+def token_list() -> None:
+    """Every token issued, newest first: id, role, actor, created, expires, revoked (no token)."""
+    from datetime import UTC
+
+    from sqlmodel import Session
+
+    from api.security import tokens
+
+    engine = _migrated_engine()
+    try:
+        with Session(engine) as session:
+            rows = tokens(session)
+    finally:
+        engine.dispose()
+    now = datetime.now(UTC)
+    click.echo(f"{'id':>5}  {'role':<26} {'actor':<24} {'created':<16} {'expires':<16} revoked")
+    for row in rows:
+        expires = f"{row.expires_at:%Y-%m-%d %H:%M}" + ("*" if row.expires_at <= now else "")
+        revoked = f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "-"
+        click.echo(
+            f"{row.id:>5}  {row.role:<26} {row.actor:<24} {row.created_at:%Y-%m-%d %H:%M} "
+            f"{expires:<16} {revoked}"
+        )
+    if any(row.expires_at <= now for row in rows):
+        click.echo("* expired", err=True)
+
+
+@token.command(name="revoke")
+@click.argument("token_id", type=int)
+@click.option("--reason", help="Why, for the audit log (e.g. 'left the clinic').")
+def token_revoke(token_id: int, reason: str | None) -> None:
+    """Revoke a token by its id (from `token list`): refused from now on (audited)."""
+    from datetime import UTC
+
+    from api.security import revoke_token
+    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+
+    engine = _migrated_engine()
+    try:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            row = revoke_token(uow.session, token_id, _operator(), reason, datetime.now(UTC))
+            uow.commit()
+    finally:
+        engine.dispose()
+    if row is None:
+        raise click.ClickException(f"no token {token_id} (carepath token list shows them)")
+    assert row.revoked_at is not None
+    click.echo(
+        f"token {token_id} ({row.role} for {row.actor}) revoked at {row.revoked_at:%Y-%m-%d %H:%M}"
+    )

@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, or_, text
 from sqlmodel import Session, col, select
 
 from api.accepted import EventAccepted, record_then_enqueue
-from api.deps import EngineDep, EnqueueDep, Navigator, Reader, SessionDep
+from api.deps import EngineDep, EnqueueDep, Navigator, PatientViewDep, Reader, SessionDep
 from api.security import Permission
 from pathways.runtime.progress import OpenStep, progress
 from pathways.runtime.simulation import TimelineRow, project
@@ -191,6 +191,7 @@ def _enrolled_with(session: Session, key: str) -> Enrollment | None:
 def list_enrollments(
     who: Reader,
     db: SessionDep,
+    view: PatientViewDep,
     pathway: Annotated[str | None, Query(max_length=100)] = None,
     status: Status | None = None,
     flag: Flag | None = None,
@@ -234,8 +235,7 @@ def list_enrollments(
             )
     rows = list(db.exec(query.order_by(due_at.is_(None), due_at, last_id).limit(limit + 1)))
     items = [_summary(row) for row in rows[:limit]]
-    if who.sees_patients():
-        _name_patients(db, items)
+    _name_patients(db, items, view.reveal(item.patient_id for item in items))
     more = len(rows) > limit
     return EnrollmentPage(items=items, next_cursor=_encoded(rows[limit - 1]) if more else None)
 
@@ -258,9 +258,8 @@ def _decoded(cursor: str) -> tuple[datetime | None, str]:
     return due, last_id
 
 
-def _name_patients(db: Session, items: list[EnrollmentSummary]) -> None:
-    """Fill in who each patient is, with one query for the page."""
-    ids = {item.patient_id for item in items}
+def _name_patients(db: Session, items: list[EnrollmentSummary], ids: set[str]) -> None:
+    """Fill in who each patient of `ids` is, with one query for the page."""
     if not ids:
         return
     found = db.exec(select(Patient).where(col(Patient.id).in_(sorted(ids))))
@@ -287,7 +286,9 @@ def _summary(row: Enrollment) -> EnrollmentSummary:
 
 
 @router.get("/{enrollment_id}")
-def read_enrollment(enrollment_id: str, who: Reader, db: SessionDep) -> EnrollmentDetail:
+def read_enrollment(
+    enrollment_id: str, who: Reader, db: SessionDep, view: PatientViewDep
+) -> EnrollmentDetail:
     """One enrollment: its progress now (flag included) and its projected timeline."""
     enrollment = db.get(Enrollment, enrollment_id)
     if enrollment is None:
@@ -295,7 +296,7 @@ def read_enrollment(enrollment_id: str, who: Reader, db: SessionDep) -> Enrollme
     # As of the current minute: a projection made from the exact instant would differ at every
     # poll for work already late, and no ETag would ever match.
     detail = _detail(db, enrollment, datetime.now(UTC).replace(second=0, microsecond=0))
-    patient = db.get(Patient, enrollment.patient_id) if who.sees_patients() else None
+    patient = db.get(Patient, enrollment.patient_id) if view.shows(enrollment.patient_id) else None
     if patient is not None:
         detail.patient = PatientBrief(mrn=patient.mrn, display_name=patient.display_name)
     return detail

@@ -1,7 +1,7 @@
 """/enrollments/{id}/events: an enrollment's event history, and what the engine made of each.
 
 The event log is append-only; this is its reading for people. What an event carried (a
-recorded ANC, a hold's reason) is shown only to roles that may see patients.
+recorded ANC, a hold's reason) is shown only to callers who may see the patient (audited).
 """
 
 from datetime import datetime
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from api.deps import Reader, SessionDep
+from api.deps import PatientViewDep, Reader, SessionDep
 from pathways.store.enrollments import NotFound
 from pathways.store.tables import Enrollment, PathwayEvent
 
@@ -55,15 +55,18 @@ def list_events(
     enrollment_id: str,
     who: Reader,
     db: SessionDep,
+    view: PatientViewDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[EventOut]:
     """The newest events first (enrolment included), each with its outcome."""
-    if db.get(Enrollment, enrollment_id) is None:
+    enrollment = db.get(Enrollment, enrollment_id)
+    if enrollment is None:
         raise NotFound(f"no enrollment {enrollment_id}")
+    with_data = view.shows(enrollment.patient_id)
     rows = db.exec(
         select(PathwayEvent)
         .where(PathwayEvent.enrollment_id == enrollment_id)
         .order_by(col(PathwayEvent.id).desc())
         .limit(limit)
     )
-    return [event_out(row, with_data=who.sees_patients()) for row in rows]
+    return [event_out(row, with_data=with_data) for row in rows]

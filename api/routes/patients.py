@@ -1,7 +1,8 @@
 """/patients: register a patient by MRN, and find one by id or MRN.
 
-A patient's MRN and name are PHI: navigators register patients; navigators, admins and staff
-(who must identify the patient in front of them) read them; read-only dashboards never do.
+A patient's MRN and name are PHI: navigators register patients; navigators and admins read
+every patient; a staff role only a patient with an open task of that role (the patient in front
+of them); read-only dashboards never. Each patient shown is audited (api/read_audit.py).
 """
 
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.deps import CallerDep, EngineDep, Navigator, SessionDep
+from api.deps import CallerDep, EngineDep, Navigator, PatientViewDep, SessionDep
 from api.security import Principal
 from pathways.store.enrollments import NotFound, register_patient
 from pathways.store.tables import Patient
@@ -70,14 +71,15 @@ REGISTER = (
 
 @router.post("", status_code=201, description=REGISTER)
 def register_patient_by_mrn(
-    body: PatientCreate, who: Navigator, engine: EngineDep, response: Response
+    body: PatientCreate, who: Navigator, engine: EngineDep, response: Response, view: PatientViewDep
 ) -> PatientPublic:
     """Register a patient by MRN (201); an MRN already registered gives that patient (200)."""
     try:
         patient, created = _register(engine, body, who.actor)
     except IntegrityError:  # registered by someone else since we looked: that is the patient
         patient, created = _register(engine, body, who.actor)
-    if not created:
+    if not created:  # an existing patient is shown back: a read, audited as one
+        view.reveal([patient.id])
         response.status_code = 200
     response.headers["Location"] = f"/patients/{patient.id}"
     return patient
@@ -97,19 +99,26 @@ def _register(engine: Engine, body: PatientCreate, actor: str) -> tuple[PatientP
 def find_patients(
     who: PatientReader,
     db: SessionDep,
+    view: PatientViewDep,
     mrn: Annotated[str, Query(min_length=1, max_length=64, description="the exact MRN")],
 ) -> list[PatientPublic]:
-    """The patient with this MRN, as a list of one, or an empty list."""
+    """The patient with this MRN as a list of one, or none (staff: none not in their care)."""
     found = _with_mrn(db, mrn.strip())
-    return [_public(found)] if found else []
+    return [_public(found)] if found and view.reveal([found.id]) else []
 
 
 @router.get("/{patient_id}")
-def read_patient(patient_id: str, who: PatientReader, db: SessionDep) -> PatientPublic:
-    """One patient, by id."""
+def read_patient(
+    patient_id: str, who: PatientReader, db: SessionDep, view: PatientViewDep
+) -> PatientPublic:
+    """One patient, by id (staff: while the patient has an open task of their role)."""
     patient = db.get(Patient, patient_id)
     if patient is None:
         raise NotFound(f"no patient {patient_id}")
+    if not view.reveal([patient.id]):
+        raise HTTPException(
+            403, f"the {who.role} role sees a patient only while they have an open {who.role} task"
+        )
     return _public(patient)
 
 

@@ -13,7 +13,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from api.accepted import EventAccepted, record_then_enqueue
-from api.deps import EngineDep, EnqueueDep, Navigator, QueueReader, Reader, SessionDep, Worker
+from api.deps import (
+    EngineDep,
+    EnqueueDep,
+    Navigator,
+    PatientViewDep,
+    QueueReader,
+    Reader,
+    SessionDep,
+    Worker,
+)
 from api.routes.history import EventOut, event_out
 from api.security import PRIVILEGED, Principal
 from pathways.model import Field as Declared
@@ -29,6 +38,7 @@ from pathways.store.staff_tasks import (
 )
 from pathways.store.tables import (
     OPEN_TASK_STATUSES,
+    Enrollment,
     PathwayEvent,
     StaffTask,
     StaffTaskStatusChange,
@@ -182,7 +192,7 @@ def list_tasks(
 
 
 @router.get("/{task_id}")
-def get_task(task_id: str, who: Reader, db: SessionDep) -> TaskDetail:
+def get_task(task_id: str, who: Reader, db: SessionDep, view: PatientViewDep) -> TaskDetail:
     """A task with its status history and the outcome of each completion or skip sent."""
     task = db.get(StaffTask, task_id)
     if task is None:
@@ -203,7 +213,9 @@ def get_task(task_id: str, who: Reader, db: SessionDep) -> TaskDetail:
         .order_by(col(PathwayEvent.id))
     )
     mine = [event for event in sent if event.data.get("task") == task.engine_task]
-    events = [event_out(event, with_data=who.sees_patients()) for event in mine]
+    patient = db.exec(select(Enrollment.patient_id).where(Enrollment.id == task.enrollment_id))
+    with_data = view.shows(patient.one())
+    events = [event_out(event, with_data=with_data) for event in mine]
     history = [
         StatusChangeOut(status=c.status, at=c.at, actor=c.actor, reason=c.reason) for c in changes
     ]

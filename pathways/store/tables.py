@@ -270,7 +270,7 @@ class AuditLog(SQLModel, table=True):
 
 
 class ApiToken(SQLModel, table=True):
-    """A bearer token: only its SHA-256 is stored, with the role and the actor it stands for."""
+    """A bearer token: only its SHA-256 is stored, with the role, the actor and its expiry."""
 
     __tablename__ = "api_token"
     __table_args__ = (UniqueConstraint("token_hash", name="uq_api_token_hash"),)
@@ -280,6 +280,7 @@ class ApiToken(SQLModel, table=True):
     role: str = Field(max_length=60)
     actor: str = Field(max_length=100)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)  # refused from then on (401)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 

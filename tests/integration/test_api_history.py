@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from tests.integration.api_support import Api
 
 
@@ -44,6 +46,8 @@ def test_history_of_an_unknown_enrollment_is_a_404_problem(api: Api) -> None:
 
 def test_me_names_the_role_and_what_it_may_do(api: Api) -> None:
     navigator = api.call("GET", "/me").json()
+    lifetime = datetime.fromisoformat(navigator.pop("expires_at")) - datetime.now(UTC)
+    assert timedelta(days=89) < lifetime <= timedelta(days=90)
     assert navigator == {
         "actor": "navigator.tester",
         "role": "navigator",
@@ -60,6 +64,7 @@ def test_me_names_the_role_and_what_it_may_do(api: Api) -> None:
         "work",
         "navigate",
         "publish",
+        "audit",
     ]
     refused = api.client.get("/me", headers={"Authorization": "Bearer not-a-token"})
     assert refused.status_code == 401

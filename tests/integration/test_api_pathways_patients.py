@@ -6,9 +6,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from pathways.store.enrollments import enrol
 from pathways.store.tables import AuditLog
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import DEFINITIONS
 from tests.integration.api_support import Api
+from workers import jobs
 
 PROBLEM = "application/problem+json"
 YAML = {"Content-Type": "application/yaml"}
@@ -244,6 +247,12 @@ def test_a_patient_is_registered_once_per_mrn(api: Api) -> None:
 
 def test_a_patient_is_found_by_id_and_by_exact_mrn(api: Api) -> None:
     patient = _register(api).json()
+    for role in ("lab", "oncology_nurse"):  # staff: not before they have work for the patient
+        assert api.call("GET", f"/patients/{patient['id']}", role).status_code == 403, role
+        assert api.call("GET", "/patients", role, params={"mrn": "MRN-100"}).json() == [], role
+    with SqlAlchemyUnitOfWork(api.engine) as uow:  # baseline labs, chemotherapy teaching
+        enrol(uow, patient["id"], "chemotherapy", None, {}, {}, "kim", jobs.now())
+        uow.commit()
     for role in ("navigator", "admin", "lab", "oncology_nurse"):
         assert api.call("GET", f"/patients/{patient['id']}", role).json() == patient, role
         found = api.call("GET", "/patients", role, params={"mrn": "MRN-100"})

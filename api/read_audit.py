@@ -1,0 +1,106 @@
+"""Who may see which patient, and an audit row for each patient a response shows.
+
+A route that would show patients (names, MRNs, recorded values) asks `PatientView.reveal` which
+of them the caller may see: admins and navigators every patient, a staff role only patients with
+an open task of that role, a dashboard none. The patients granted are kept on the request, and
+`ReadAudit` writes one `patient_read` row each (ids only, one INSERT for the request) just before
+a 200 goes out. A 304 Not Modified showed nothing and an error showed nothing: no row. The row
+is written before the body is sent, so a failed audit write fails the response too.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.security import Principal
+from pathways.store.tables import OPEN_TASK_STATUSES, AuditLog, Enrollment, StaffTask
+
+SHOWN = "carepath.patients_shown"  # the scope key: {"actor": str, "patients": set[str]}
+
+
+def visible_patients(session: Session, who: Principal, patient_ids: Iterable[str]) -> set[str]:
+    """Those of `patient_ids` the caller may identify (one query for staff, none otherwise)."""
+    wanted = set(patient_ids)
+    if not wanted or not who.sees_patients():
+        return set()
+    if who.sees_every_patient():
+        return wanted
+    in_care = (
+        select(Enrollment.patient_id)
+        .join(StaffTask, col(StaffTask.enrollment_id) == col(Enrollment.id))
+        .where(
+            col(Enrollment.patient_id).in_(sorted(wanted)),
+            StaffTask.role == who.role,
+            col(StaffTask.status).in_(OPEN_TASK_STATUSES),
+        )
+        .distinct()
+    )
+    return set(session.exec(in_care))
+
+
+@dataclass(frozen=True)
+class PatientView:
+    """The caller's view of patients for one request: what it may see is what gets audited."""
+
+    request: Request
+    session: Session
+    who: Principal
+
+    def reveal(self, patient_ids: Iterable[str]) -> set[str]:
+        """The patients the caller may see of these, recorded to be audited if shown."""
+        allowed = visible_patients(self.session, self.who, patient_ids)
+        if allowed:
+            shown = self.request.scope.setdefault(SHOWN, {"actor": self.who.actor, "ids": set()})
+            shown["ids"] |= allowed
+        return allowed
+
+    def shows(self, patient_id: str) -> bool:
+        """Whether the caller may see this patient (recorded to be audited if so)."""
+        return bool(self.reveal([patient_id]))
+
+
+class ReadAudit:
+    """ASGI middleware: writes the `patient_read` rows of a request as its 200 starts."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def audited(message: Message) -> None:
+            shown = scope.get(SHOWN)
+            if message["type"] == "http.response.start" and message["status"] == 200 and shown:
+                engine: Engine = scope["app"].state.engine
+                await run_in_threadpool(_write, engine, shown, f"{scope['method']} {scope['path']}")
+            await send(message)
+
+        await self.app(scope, receive, audited)
+
+
+def _write(engine: Engine, shown: dict[str, Any], via: str) -> None:
+    at = datetime.now(UTC)
+    rows = [
+        {
+            "actor": shown["actor"],
+            "action": "patient_read",
+            "target_type": "patient",
+            "target_id": patient_id,
+            "at": at,
+            "reason": None,
+            "detail": {"via": via},  # the path holds ids only; the query (a search) is left out
+        }
+        for patient_id in sorted(shown["ids"])
+    ]
+    with Session(engine) as session:
+        session.execute(insert(AuditLog).values(rows))
+        session.commit()
