@@ -133,7 +133,6 @@ def _create_task(
         }
     )
     session.add(task)
-    session.flush()
     _history(session, task, actor, now, None)
     outbox(
         session,
