@@ -56,8 +56,9 @@ def apply(engine: Engine, event_id: int, attempts: int = 5, backlog: int = 0) ->
     """Apply an event (and what precedes it in its enrollment) in one commit.
 
     With a `backlog` of queued messages the same commit also applies the ready events of
-    other enrollments (group commit), and the course projections are left to the
-    projection sweep; idle, the projection is refreshed at once after the commit."""
+    other enrollments (group commit). The course projection is not refreshed here: the
+    refresh_projections sweep does it within a second, once per enrollment however many
+    of its events were applied meanwhile."""
     with SqlAlchemyUnitOfWork(engine) as uow:
         also = ready_enrollments(uow.session, min(backlog, BATCH_LIMIT)) if backlog else []
     stop_before: int | None = None
@@ -86,15 +87,13 @@ def apply(engine: Engine, event_id: int, attempts: int = 5, backlog: int = 0) ->
     if stop_before == event_id:
         mine = Applied(event_id, "failed", "its application failed: see the event's attempts")
     log.info("event %s %s (%s in this commit)", event_id, mine.outcome, len(outcomes))
-    if not also and mine.enrollment_id:
-        refresh_projections(engine, only=[mine.enrollment_id])
     return mine
 
 
-def refresh_projections(engine: Engine, limit: int = 200, only: list[str] | None = None) -> int:
+def refresh_projections(engine: Engine, limit: int = 200) -> int:
     """Project the courses whose projection lags their state (outside the apply lock)."""
     with SqlAlchemyUnitOfWork(engine) as uow:
-        stale = only if only is not None else stale_projections(uow.session, limit)
+        stale = stale_projections(uow.session, limit)
     refreshed = 0
     for enrollment_id in stale:
         with SqlAlchemyUnitOfWork(engine) as uow:

@@ -59,11 +59,12 @@ class Api:
         return enrollment.id
 
     def work(self) -> int:
-        """Apply every queued event, as a worker would; how many."""
+        """Apply every queued event, as a worker would, then the projection sweep; how many."""
         done = 0
         while self.queued:
             jobs.apply(self.engine, self.queued.pop(0))
             done += 1
+        jobs.refresh_projections(self.engine)
         return done
 
 
