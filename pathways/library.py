@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pathways.expressions import Expression, ExpressionError
+from pathways.limits import LIMITS
 from pathways.model import MISSING, Calendar, Call, Pathway, Wait
 from pathways.problems import Problem, Problems, Span, did_you_mean
-from pathways.reading.documents import read_document
+from pathways.reading.documents import Document, read_document
 from pathways.reading.fields import check_value
 from pathways.scope import build_scopes
 from pathways.typecheck import check
@@ -101,7 +102,14 @@ def _read_file(library: Library, path: Path) -> None:
 def add_text(library: Library, text: str, file: str) -> None:
     """Read one document into the library (checks across files come later)."""
     problems = library.problems.setdefault(file, Problems(file))
-    document = read_document(text, file, problems)
+    add_document(library, read_document(text, file, problems), problems)
+
+
+def add_document(library: Library, document: Document | None, problems: Problems) -> None:
+    """Check a document read on its own and add it (checks across files come later)."""
+    library.problems.setdefault(problems.file, problems)
+    if any(problem.where == LIMITS for problem in problems.found):
+        return  # too big to check within bounded time: the refusal says it all
     if isinstance(document, Calendar):
         if document.id in library.calendars:
             problems.add(
