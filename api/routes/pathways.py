@@ -48,11 +48,19 @@ YAML_BODY: dict[str, Any] = {
 
 
 async def _yaml_text(request: Request) -> str:
-    raw = await request.body()
-    if len(raw) > MAX_BYTES:
-        raise HTTPException(413, f"the definition is over {MAX_BYTES // 1000} kB: send one file")
+    too_big = HTTPException(
+        413, f"the definition is over {MAX_BYTES // 1000} kB: split it into sub-pathways (call:)"
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BYTES:
+        raise too_big  # refused before the body is read into memory
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > MAX_BYTES:
+            raise too_big
     try:
-        text = raw.decode("utf-8")
+        text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError as error:
         raise HTTPException(
             422, f"the body is not UTF-8 (byte {error.start}): save the YAML file as UTF-8"
