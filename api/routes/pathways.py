@@ -19,13 +19,8 @@ from pathways.diagram import mermaid
 from pathways.limits import MAX_DOCUMENT_BYTES
 from pathways.model import MISSING, Field
 from pathways.problems import Problem
-from pathways.store.definitions import (
-    DefinitionRejected,
-    checked,
-    compiled,
-    content_hash,
-    publish,
-)
+from pathways.store.checking import checked
+from pathways.store.definitions import DefinitionRejected, compiled, content_hash, publish
 from pathways.store.effects import audit
 from pathways.store.enrollments import NotFound
 from pathways.store.tables import PathwayDefinition
