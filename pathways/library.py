@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pathways.expressions import Expression, ExpressionError
+from pathways.limits import LIMITS, MAX_DOCUMENT_BYTES
 from pathways.model import MISSING, Calendar, Call, Pathway, Wait
 from pathways.problems import Problem, Problems, Span, did_you_mean
-from pathways.reading.documents import read_document
+from pathways.reading.documents import Document, read_document
 from pathways.reading.fields import check_value
 from pathways.scope import build_scopes
 from pathways.typecheck import check
@@ -26,6 +27,9 @@ class Library:
     calendars: dict[str, Calendar] = field(default_factory=dict)
     problems: dict[str, Problems] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    # Ids published but not read (checking reads only what a definition refers to): hints only.
+    other_pathways: set[str] = field(default_factory=set)
+    other_calendars: set[str] = field(default_factory=set)
 
     def latest(self, pathway_id: str) -> Pathway | None:
         """The highest version of a pathway."""
@@ -91,6 +95,15 @@ def _read_file(library: Library, path: Path) -> None:
     file = str(path)
     problems = library.problems.setdefault(file, Problems(file))
     try:
+        if path.stat().st_size > MAX_DOCUMENT_BYTES:  # refused before it is read into memory
+            problems.add(
+                Span(1, 1),
+                LIMITS,
+                f"the file is {path.stat().st_size:,} bytes; the limit is {MAX_DOCUMENT_BYTES:,}",
+                "split the pathway into sub-pathways (call:)",
+                over_limit=True,
+            )
+            return
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         problems.add(Span(1, 1), "(file)", f"cannot read the file: {error}")
@@ -101,7 +114,14 @@ def _read_file(library: Library, path: Path) -> None:
 def add_text(library: Library, text: str, file: str) -> None:
     """Read one document into the library (checks across files come later)."""
     problems = library.problems.setdefault(file, Problems(file))
-    document = read_document(text, file, problems)
+    add_document(library, read_document(text, file, problems), problems)
+
+
+def add_document(library: Library, document: Document | None, problems: Problems) -> None:
+    """Check a document read on its own and add it (checks across files come later)."""
+    library.problems.setdefault(problems.file, problems)
+    if any(problem.where == LIMITS for problem in problems.found):
+        return  # too big to check within bounded time: the refusal says it all
     if isinstance(document, Calendar):
         if document.id in library.calendars:
             problems.add(
@@ -136,7 +156,7 @@ def check_library(library: Library) -> None:
                 pathway.spans.get("calendar", Span(1, 1)),
                 "(pathway)",
                 f"unknown calendar '{pathway.calendar}'",
-                did_you_mean(pathway.calendar, set(library.calendars))
+                did_you_mean(pathway.calendar, set(library.calendars) | library.other_calendars)
                 + " (calendars are files with a top-level 'calendar' key)",
             )
         for step in pathway.walk():
@@ -176,7 +196,9 @@ def _check_call(library: Library, caller: Pathway, step: Call, problems: Problem
                 span,
                 step.id,
                 f"call to unknown pathway '{step.pathway}'",
-                did_you_mean(step.pathway, {pid for pid, _ in library.pathways}),
+                did_you_mean(
+                    step.pathway, {pid for pid, _ in library.pathways} | library.other_pathways
+                ),
             )
         return
     _check_patient(caller, callee, step, span, problems)

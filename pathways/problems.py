@@ -26,6 +26,7 @@ class Problem:
     where: str
     message: str
     hint: str = ""
+    over_limit: bool = False  # a bound of the language (pathways/limits.py), not a mistake
 
     def render(self) -> str:
         """The problem as the validator prints it."""
@@ -40,9 +41,17 @@ class Problems:
     file: str
     found: list[Problem] = field(default_factory=list)
 
-    def add(self, span: Span, where: str, message: str, hint: str = "") -> None:
+    def add(
+        self, span: Span, where: str, message: str, hint: str = "", *, over_limit: bool = False
+    ) -> None:
         """Record a problem at a position."""
-        self.found.append(Problem(self.file, span.line, span.column, where, message, hint))
+        self.found.append(
+            Problem(self.file, span.line, span.column, where, message, hint, over_limit)
+        )
+
+    def over_limit(self) -> bool:
+        """Whether a bound of the language was passed (further checks would not be bounded)."""
+        return any(problem.over_limit for problem in self.found)
 
     def __bool__(self) -> bool:
         return bool(self.found)

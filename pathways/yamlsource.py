@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarstring import ScalarString
 
+from pathways.limits import MAX_DOCUMENT_BYTES
 from pathways.problems import Span
+from pathways.yamlbudget import BudgetedComposer, BudgetedScanner, LimitExceeded
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,34 @@ class YamlSyntaxError(Exception):
         self.message = message
 
 
+class OverLimit(YamlSyntaxError):
+    """The text passes a bound of the language (pathways/limits.py); `hint` says what to do."""
+
+    def __init__(self, span: Span, message: str, hint: str) -> None:
+        super().__init__(span, message)
+        self.hint = hint
+
+
 def parse(text: str) -> Node:
-    """Parse YAML text into nodes; raise YamlSyntaxError on bad YAML or duplicate keys."""
+    """Parse YAML text into nodes; raise YamlSyntaxError on bad YAML or duplicate keys.
+
+    A text over the limits (pathways/limits.py) raises OverLimit, checked while composing.
+    """
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise OverLimit(
+            Span(1, 1),
+            f"the file is {size:,} bytes; the limit is {MAX_DOCUMENT_BYTES:,}",
+            "split the pathway into sub-pathways (call:)",
+        )
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
+    yaml.Scanner = BudgetedScanner
+    yaml.Composer = BudgetedComposer
     try:
         data = yaml.load(text)
+    except LimitExceeded as error:
+        raise OverLimit(error.span, error.message, error.hint) from None
     except ReaderError as error:  # a character YAML does not allow, e.g. a control character
         before = text[: error.position]
         span = Span(before.count("\n") + 1, len(before) - before.rfind("\n"))
@@ -108,6 +132,8 @@ def _node(data: Any, span: Span) -> Node:
             line, col = data.lc.item(index)
             items.append(_node(item, Span(line + 1, col + 1)))
         return Sequence(items, span)
+    if isinstance(data, TaggedScalar):  # `!!str x`: the author asked for text, as quotes do
+        return Scalar(str(data.value), span, True)
     quoted = isinstance(data, ScalarString)
     value = str(data) if quoted else data
     return Scalar(value, span, quoted)

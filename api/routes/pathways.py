@@ -16,9 +16,10 @@ from sqlmodel import Session, col, select
 
 from api.deps import EngineDep, Publisher, Reader, SessionDep
 from pathways.diagram import mermaid
-from pathways.library import Library, add_text, check_library
+from pathways.limits import MAX_DOCUMENT_BYTES
 from pathways.model import MISSING, Field
 from pathways.problems import Problem
+from pathways.store.checking import checked
 from pathways.store.definitions import DefinitionRejected, compiled, content_hash, publish
 from pathways.store.effects import audit
 from pathways.store.enrollments import NotFound
@@ -28,7 +29,7 @@ from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 router = APIRouter(prefix="/pathways", tags=["pathways"])
 
 POSTED = "posted.yaml"  # the file name problems of a posted text carry
-MAX_BYTES = 1_000_000  # the largest shipped definition is ~20 kB
+MAX_BYTES = MAX_DOCUMENT_BYTES  # the largest shipped definition is ~9 kB
 YAML_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -42,11 +43,19 @@ YAML_BODY: dict[str, Any] = {
 
 
 async def _yaml_text(request: Request) -> str:
-    raw = await request.body()
-    if len(raw) > MAX_BYTES:
-        raise HTTPException(413, f"the definition is over {MAX_BYTES // 1000} kB: send one file")
+    too_big = HTTPException(
+        413, f"the definition is over {MAX_BYTES // 1000} kB: split it into sub-pathways (call:)"
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BYTES:
+        raise too_big  # refused before the body is read into memory
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > MAX_BYTES:
+            raise too_big
     try:
-        text = raw.decode("utf-8")
+        text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError as error:
         raise HTTPException(
             422, f"the body is not UTF-8 (byte {error.start}): save the YAML file as UTF-8"
@@ -172,9 +181,19 @@ def read_version_diagram(pathway: str, version: int, who: Reader, db: SessionDep
 
 
 @router.post("/validate", openapi_extra=YAML_BODY)
-def validate_definition(who: Reader, text: YamlText, db: SessionDep) -> Validation:
-    """Check a definition against everything published, as publishing would, storing nothing."""
+def validate_definition(who: Publisher, text: YamlText, db: SessionDep) -> Validation:
+    """Check a definition as publishing would, storing nothing (authoring roles only).
+
+    A definition over a limit of the language (size, nesting, aliases, tags, text lengths,
+    steps) is refused with 422 and its problems; any other problem gives `valid: false`.
+    """
     found = [] if _stored(db, text) else _problems(db, text)
+    refused = [problem for problem in found if problem.over_limit]
+    if refused:
+        raise DefinitionRejected(
+            f"the definition is over a limit of the pathway language: {refused[0].message}",
+            found,
+        )
     return Validation(
         valid=not found,
         problems=[
@@ -240,14 +259,8 @@ def _stored(session: Session, text: str) -> PathwayDefinition | None:
 
 
 def _problems(session: Session, text: str) -> list[Problem]:
-    """What publishing the text would report, read against every published definition."""
-    library = Library()
-    for row in session.exec(select(PathwayDefinition).order_by(col(PathwayDefinition.id))):
-        add_text(library, row.content, f"db:{row.kind}:{row.pathway}@{row.version}")
-    add_text(library, text, POSTED)
-    library.files = [POSTED]
-    check_library(library)
-    return library.report()
+    """What publishing the text would report, read against what it refers to."""
+    return checked(session, text, POSTED).report()
 
 
 def _published(

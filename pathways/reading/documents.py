@@ -6,6 +6,7 @@ from datetime import date, time
 from zoneinfo import available_timezones
 
 from pathways.language import CALENDAR_NAMES, MODALITIES, TOP, TOP_NAMES, WEEKDAYS
+from pathways.limits import LIMITS, MAX_STEPS
 from pathways.model import Calendar, Pathway, Slot
 from pathways.problems import NOWHERE, Problems, did_you_mean
 from pathways.reading.fields import read_fields
@@ -17,11 +18,12 @@ from pathways.reading.values import (
     check_keys,
     plain,
     read_choice,
+    read_free_text,
     read_id,
     read_integer,
     read_text,
 )
-from pathways.yamlsource import Mapping, Node, Scalar, YamlSyntaxError, parse
+from pathways.yamlsource import Mapping, Node, OverLimit, Scalar, YamlSyntaxError, parse
 
 Document = Pathway | Calendar
 
@@ -30,6 +32,9 @@ def read_document(text: str, file: str, problems: Problems) -> Document | None:
     """The pathway or calendar in `text`; None when nothing useful could be read."""
     try:
         root = parse(text)
+    except OverLimit as error:
+        problems.add(error.span, LIMITS, error.message, error.hint, over_limit=True)
+        return None
     except YamlSyntaxError as error:
         problems.add(
             error.span,
@@ -91,7 +96,7 @@ def read_pathway(mapping: Mapping, file: str, problems: Problems) -> Pathway | N
         roles=roles,
         steps=read_steps(problems, mapping.get("steps"), "steps"),
         spans={key: value.span for key, (_, value) in mapping.entries.items()},
-        description=str(plain(mapping.get("description")) or ""),
+        description=read_free_text(problems, mapping.get("description"), where, "'description'"),
         calendar=calendar or "clinic",
         parameters=_fields(problems, mapping, "parameters", "parameter"),
         patient=_fields(problems, mapping, "patient", "patient attribute"),
@@ -100,7 +105,22 @@ def read_pathway(mapping: Mapping, file: str, problems: Problems) -> Pathway | N
         if "on" in mapping.entries
         else {},
     )
+    if pathway_id:
+        _count_steps(pathway, mapping, problems)
     return pathway if pathway_id else None
+
+
+def _count_steps(pathway: Pathway, mapping: Mapping, problems: Problems) -> None:
+    count = sum(1 for _ in pathway.walk())
+    if count > MAX_STEPS:
+        node = mapping.get("steps")
+        problems.add(
+            node.span if node is not None else NOWHERE,
+            LIMITS,
+            f"the pathway has {count:,} steps; the limit is {MAX_STEPS:,}",
+            "split it into sub-pathways (call:)",
+            over_limit=True,
+        )
 
 
 def _fields(problems: Problems, mapping: Mapping, key: str, kind: str) -> dict:  # type: ignore[type-arg]

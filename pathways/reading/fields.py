@@ -7,9 +7,18 @@ from typing import Any
 
 from pathways.durations import parse_iso
 from pathways.language import FIELD_NAMES, FIELD_TYPES
+from pathways.limits import MAX_TEXT_CHARS
 from pathways.model import MISSING, Field
 from pathways.problems import Problems, Span, did_you_mean
-from pathways.reading.values import as_mapping, check_keys, describe, plain, read_id
+from pathways.reading.values import (
+    as_mapping,
+    check_keys,
+    describe,
+    over_length,
+    plain,
+    read_free_text,
+    read_id,
+)
 from pathways.yamlsource import Mapping, Node, Scalar, Sequence, to_plain
 
 # Which keys each use of a field allows.
@@ -78,8 +87,8 @@ def _read_field(problems: Problems, name: str, node: Node, where: str, kind: str
         enum or (),
         minimum,
         maximum,
-        unit=str(plain(spec.get("unit")) or ""),
-        description=str(plain(spec.get("description")) or ""),
+        unit=read_free_text(problems, spec.get("unit"), where, "'unit'", MAX_TEXT_CHARS),
+        description=read_free_text(problems, spec.get("description"), where, "'description'"),
         required=plain(spec.get("required")) is not False,
     )
     default_node = spec.get("default")
@@ -130,6 +139,10 @@ def _read_enum(problems: Problems, node: Node | None, where: str) -> tuple[str, 
             "an enum must be a non-empty list of values",
             "write [value_a, value_b]",
         )
+        return None
+    if any(
+        over_length(problems, item, where, "an enum value", MAX_TEXT_CHARS) for item in node.items
+    ):
         return None
     return tuple(str(to_plain(item)) for item in node.items)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathways.durations import Duration
 from pathways.language import BUILTIN_EVENTS, HANDLER_NAMES, PRIORITIES
+from pathways.limits import MAX_LONG_TEXT_CHARS
 from pathways.model import Field, Handler, HandlerTask
 from pathways.problems import Problems, did_you_mean
 from pathways.reading.fields import read_fields
@@ -121,7 +122,9 @@ def _read_task(problems: Problems, mapping: Mapping, where: str) -> HandlerTask 
         due=read_duration(problems, mapping.get("due"), where, "'due'") or Duration(),
         priority=read_choice(problems, mapping.get("priority"), where, "a priority", PRIORITIES)
         or "routine",
-        instructions=read_text(problems, mapping.get("instructions"), where, "'instructions'")
+        instructions=read_text(
+            problems, mapping.get("instructions"), where, "'instructions'", MAX_LONG_TEXT_CHARS
+        )
         or "",
         record=tuple(record.values()),
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pathways.durations import Duration
-from pathways.expressions import ExpressionError, parse
 from pathways.language import PRIORITIES, STEP_COMMON, STEP_KIND_KEYS, STEP_KINDS
+from pathways.limits import MAX_LONG_TEXT_CHARS
 from pathways.model import (
     Branch,
     Call,
@@ -27,6 +27,7 @@ from pathways.reading.values import (
     as_mapping,
     check_keys,
     describe,
+    parse_expression,
     plain,
     read_choice,
     read_duration,
@@ -34,7 +35,6 @@ from pathways.reading.values import (
     read_id,
     read_integer,
     read_text,
-    report_expression,
 )
 from pathways.yamlsource import Mapping, Node, Scalar
 
@@ -100,7 +100,9 @@ def _task(problems: Problems, mapping: Mapping, where: str, common: dict[str, An
     role = read_id(problems, mapping.get("role"), where, "a role")
     due = read_duration(problems, mapping.get("due"), where, "'due'")
     priority = read_choice(problems, mapping.get("priority"), where, "a priority", PRIORITIES)
-    instructions = read_text(problems, mapping.get("instructions"), where, "'instructions'")
+    instructions = read_text(
+        problems, mapping.get("instructions"), where, "'instructions'", MAX_LONG_TEXT_CHARS
+    )
     record = (
         read_fields(problems, mapping.get("record"), where, "recorded field")
         if (mapping.get("record") is not None)
@@ -199,10 +201,9 @@ def _call(problems: Problems, mapping: Mapping, where: str, common: dict[str, An
     given = as_mapping(problems, mapping.get("with"), where, "'with'")
     for name, (_, value) in given.entries.items() if given else ():
         if isinstance(value, Scalar) and isinstance(value.value, str):
-            try:
-                arguments[name] = parse(value.value)
-            except ExpressionError as error:
-                report_expression(problems, value, where, error)
+            expression = parse_expression(problems, value, where, f"'with.{name}'")
+            if expression is not None:
+                arguments[name] = expression
         elif isinstance(value, Scalar) and value.value is not None:
             arguments[name] = value.value
         else:

@@ -16,6 +16,14 @@ from pathways.durations import (
 )
 from pathways.expressions import Expression, ExpressionError, parse
 from pathways.language import ID_PATTERN, YAML11_BOOLEANS
+from pathways.limits import (
+    LIMITS_HINT,
+    MAX_EXPRESSION_CHARS,
+    MAX_ID_CHARS,
+    MAX_LONG_TEXT_CHARS,
+    MAX_TEXT_CHARS,
+    too_long,
+)
 from pathways.problems import Problems, Span, did_you_mean
 from pathways.yamlsource import Mapping, Node, Scalar, Sequence
 
@@ -125,6 +133,8 @@ def read_id(problems: Problems, node: Node | None, where: str, what: str) -> str
         )
         return None
     value = node.value
+    if over_length(problems, node, where, what, MAX_ID_CHARS):
+        return None
     if value in YAML11_BOOLEANS:
         problems.add(
             node.span,
@@ -150,8 +160,10 @@ def what_word(what: str) -> str:
     return what.split()[-1].strip("'")
 
 
-def read_text(problems: Problems, node: Node | None, where: str, what: str) -> str | None:
-    """Non-empty text; numbers are accepted and written as text."""
+def read_text(
+    problems: Problems, node: Node | None, where: str, what: str, limit: int = MAX_TEXT_CHARS
+) -> str | None:
+    """Non-empty text of at most `limit` characters; numbers are accepted and written as text."""
     if node is None:
         return None
     if (
@@ -160,9 +172,34 @@ def read_text(problems: Problems, node: Node | None, where: str, what: str) -> s
         and not isinstance(node.value, bool)
         and str(node.value).strip()
     ):
-        return str(node.value)
+        return None if over_length(problems, node, where, what, limit) else str(node.value)
     problems.add(node.span, where, f"{what} must be text, got {describe(node)}")
     return None
+
+
+def read_free_text(
+    problems: Problems, node: Node | None, where: str, what: str, limit: int = MAX_LONG_TEXT_CHARS
+) -> str:
+    """Optional text as written (empty when absent), at most `limit` characters."""
+    value = plain(node)
+    if node is None or value is None or over_length(problems, node, where, what, limit):
+        return ""
+    return str(value)
+
+
+def over_length(problems: Problems, node: Node, where: str, what: str, limit: int) -> bool:
+    """Report a text longer than its limit (pathways/limits.py); True when it is."""
+    length = len(str(node.value)) if isinstance(node, Scalar) else 0
+    if length <= limit:
+        return False
+    problems.add(
+        node.span,
+        where,
+        too_long(what, length, limit),
+        f"shorten it ({LIMITS_HINT})",
+        over_limit=True,
+    )
+    return True
 
 
 def read_integer(
@@ -262,8 +299,15 @@ def read_expression(
             "write a condition such as 'anc < 1500'",
         )
         return None
+    return parse_expression(problems, node, where, f"the '{key}' expression")
+
+
+def parse_expression(problems: Problems, node: Scalar, where: str, what: str) -> Expression | None:
+    """A text scalar parsed as an expression of bounded length; problems are reported."""
+    if over_length(problems, node, where, what, MAX_EXPRESSION_CHARS):
+        return None
     try:
-        return parse(node.value)
+        return parse(str(node.value))
     except ExpressionError as error:
         report_expression(problems, node, where, error)
         return None

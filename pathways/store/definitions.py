@@ -12,6 +12,7 @@ from pathways.library import Library, add_text, check_library, definition_files
 from pathways.model import Calendar, Pathway
 from pathways.problems import Problem
 from pathways.runtime.definition import Definition, load_definition
+from pathways.store.checking import checked, label
 from pathways.store.tables import Enrollment, PathwayDefinition
 
 
@@ -39,10 +40,7 @@ def publish(
     ).first()
     if known is not None:
         return known
-    library = _library(session, until=None)
-    add_text(library, text, name)
-    library.files = [name]
-    check_library(library)
+    library = checked(session, text, name)
     problems = library.report()
     document = (
         _document(library, name)
@@ -127,7 +125,7 @@ def _library(session: Session, until: int | None) -> Library:
     for row in session.exec(query):
         assert row.id is not None
         if until is None or row.kind == "calendar" or row.id <= until:
-            add_text(library, row.content, f"db:{row.kind}:{row.pathway}@{row.version}")
+            add_text(library, row.content, label(row))
     return library
 
 

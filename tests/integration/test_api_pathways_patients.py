@@ -137,7 +137,7 @@ def test_validate_points_at_a_misspelt_role_and_at_the_version_that_cannot_chang
 ) -> None:
     text = _chemotherapy(role="labs")
     line = text.splitlines().index("        role: labs") + 1
-    response = _post(api, "/pathways/validate", text, "dashboard")
+    response = _post(api, "/pathways/validate", text, "admin")
     assert response.status_code == 200
     body = response.json()
     assert body["valid"] is False
@@ -156,7 +156,7 @@ def test_validate_points_at_a_misspelt_role_and_at_the_version_that_cannot_chang
 
 def test_validate_accepts_a_new_version_without_publishing_it(api: Api) -> None:
     for text in (_chemotherapy(2), _chemotherapy(1)):  # the published text is valid as it is
-        response = _post(api, "/pathways/validate", text, "lab")
+        response = _post(api, "/pathways/validate", text, "admin")
         assert response.json() == {"valid": True, "problems": []}
     assert api.call("GET", "/pathways/chemotherapy").json()["versions"] == [1]
 
