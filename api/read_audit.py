@@ -2,10 +2,11 @@
 
 A route that would show patients (names, MRNs, recorded values) asks `PatientView.reveal` which
 of them the caller may see: admins and navigators every patient, a staff role only patients with
-an open task of that role, a dashboard none. The patients granted are kept on the request, and
-`ReadAudit` writes one `patient_read` row each (ids only, one INSERT for the request) just before
-a 200 goes out. A 304 Not Modified showed nothing and an error showed nothing: no row. The row
-is written before the body is sent, so a failed audit write fails the response too.
+an open task of that role (and, on a task of its role, that task's patient), a dashboard none.
+The patients granted are kept on the request, and `ReadAudit` writes one `patient_read` row
+each (ids only, one INSERT for the request) just before a 200 goes out. A 304 Not Modified
+showed nothing and an error showed nothing: no row. The row is written before the body is
+sent, so a failed audit write fails the response too.
 """
 
 from collections.abc import Iterable
@@ -57,13 +58,23 @@ class PatientView:
         """The patients the caller may see of these, recorded to be audited if shown."""
         allowed = visible_patients(self.session, self.who, patient_ids)
         if allowed:
-            shown = self.request.scope.setdefault(SHOWN, {"actor": self.who.actor, "ids": set()})
-            shown["ids"] |= allowed
+            self._record(allowed)
         return allowed
 
     def shows(self, patient_id: str) -> bool:
         """Whether the caller may see this patient (recorded to be audited if so)."""
         return bool(self.reveal([patient_id]))
+
+    def shows_on_task(self, patient_id: str, task_role: str) -> bool:
+        """Whether the caller may see the patient on a task: staff on their role's, even done."""
+        if not (self.who.sees_patients() and self.who.role == task_role):
+            return self.shows(patient_id)
+        self._record({patient_id})
+        return True
+
+    def _record(self, allowed: set[str]) -> None:
+        shown = self.request.scope.setdefault(SHOWN, {"actor": self.who.actor, "ids": set()})
+        shown["ids"] |= allowed
 
 
 class ReadAudit:

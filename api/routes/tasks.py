@@ -214,7 +214,7 @@ def get_task(task_id: str, who: Reader, db: SessionDep, view: PatientViewDep) ->
     )
     mine = [event for event in sent if event.data.get("task") == task.engine_task]
     patient = db.exec(select(Enrollment.patient_id).where(Enrollment.id == task.enrollment_id))
-    with_data = view.shows(patient.one())
+    with_data = view.shows_on_task(patient.one(), task.role)
     events = [event_out(event, with_data=with_data) for event in mine]
     history = [
         StatusChangeOut(status=c.status, at=c.at, actor=c.actor, reason=c.reason) for c in changes

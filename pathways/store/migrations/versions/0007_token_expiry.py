@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0006"  # the lead adds 0006 in parallel; tested on "0005"
 branch_labels = None
 depends_on = None
 
