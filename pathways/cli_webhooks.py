@@ -58,8 +58,11 @@ def webhooks_add(url: str, role: str | None, event_type: str | None) -> None:
     The secret is CAREPATH_WEBHOOK_SECRET if set (whsec_ and base64), otherwise a new one,
     printed once: give it to the receiver.
     """
+    from pathways.roles import known_role, unknown_role
     from pathways.store.webhook_admin import subscribe
 
+    if role is not None and not known_role(role):
+        raise click.BadParameter(unknown_role(role), param_hint="--role")
     given = os.environ.get("CAREPATH_WEBHOOK_SECRET", "").strip() or None
     with _session() as session:
         try:

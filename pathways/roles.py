@@ -35,6 +35,9 @@ STAFF_ROLES: tuple[str, ...] = (
 )
 
 ROLES: frozenset[str] = frozenset(PRIVILEGED_ROLES + STAFF_ROLES)
+# Roles a pathway may give work to: the staff roles and the navigator (never the read-only
+# dashboard; `admin` for work no clinical role owns).
+WORKING_ROLES: frozenset[str] = frozenset((*STAFF_ROLES, "navigator", "admin"))
 
 
 def known_role(name: str) -> bool:

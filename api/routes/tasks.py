@@ -223,7 +223,7 @@ def get_task(task_id: str, who: Reader, db: SessionDep, view: PatientViewDep) ->
         {
             **_public(task, datetime.now(UTC)),
             "form": [_form_field(field) for field in task_form(db, task)],
-            "recorded": task.recorded,
+            "recorded": task.recorded if with_data else None,  # values recorded are PHI
             "history": history,
             "events": events,
         }

@@ -23,6 +23,7 @@ from pathways.reading.values import (
     read_integer,
     read_text,
 )
+from pathways.roles import WORKING_ROLES
 from pathways.yamlsource import Mapping, Node, OverLimit, Scalar, YamlSyntaxError, parse
 
 Document = Pathway | Calendar
@@ -75,7 +76,7 @@ def read_pathway(mapping: Mapping, file: str, problems: Problems) -> Pathway | N
     roles = tuple(
         role
         for role in (
-            read_id(problems, item, "roles", "a role")
+            _clinic_role(problems, item)
             for item in as_list(problems, mapping.get("roles"), "roles", "'roles'")
         )
         if role
@@ -246,3 +247,17 @@ def _time(problems: Problems, node: Node | None, where: str) -> time | None:
             'write the time in quotes, e.g. "07:00"',
         )
     return None
+
+
+def _clinic_role(problems: Problems, node: Node) -> str | None:
+    """A role the pathway gives work to: one of the clinic's working roles (pathways/roles.py)."""
+    role = read_id(problems, node, "roles", "a role")
+    if role and role not in WORKING_ROLES:
+        problems.add(
+            node.span,
+            "roles",
+            f"role '{role}' is not one of the clinic's roles",
+            did_you_mean(role, set(WORKING_ROLES)) + " (or add it to pathways/roles.py)",
+        )
+        return None
+    return role

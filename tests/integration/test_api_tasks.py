@@ -321,3 +321,5 @@ def test_completion_data_is_shown_to_staff_and_never_to_the_dashboard(api: Api) 
         {"task": _task(api, labs)["events"][0]["data"]["task"], "data": LABS}
     ]
     assert [e["data"] for e in _task(api, labs, "dashboard")["events"]] == [None]
+    assert _task(api, labs, "lab")["recorded"] == LABS
+    assert _task(api, labs, "dashboard")["recorded"] is None  # the values recorded are PHI

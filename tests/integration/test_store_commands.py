@@ -95,6 +95,10 @@ def test_a_webhook_subscription_is_added_with_its_secret_from_the_environment(
         env={**env, "CAREPATH_WEBHOOK_SECRET": "whsec_c2hvcnQ="},
     )
     assert short.exit_code == 2 and "must decode to 24 to 64 bytes" in short.output
+    typo = CliRunner().invoke(
+        cli, ["webhooks", "add", "https://x.example", "--role", "navigatr"], env=env
+    )
+    assert typo.exit_code == 2 and "'navigatr' is not one of the clinic's roles" in typo.output
 
 
 def test_seed_enrols_synthetic_patients_in_bulk(engine: Engine, database_url: str) -> None:
