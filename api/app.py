@@ -9,6 +9,7 @@ from fastapi import FastAPI, HTTPException
 from sqlalchemy import Engine, text
 
 from api import problems, web
+from api.edge import RequestGuard, max_body_bytes
 from api.etag import ETagMiddleware
 from api.routes import (
     changes,
@@ -23,8 +24,15 @@ from api.routes import (
 )
 
 
-def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str) -> FastAPI:
-    """The app, wired to a database, a way to enqueue events, and the admin token."""
+def create_app(
+    engine: Engine,
+    enqueue: Callable[[int], None],
+    admin_token: str,
+    body_limit: int | None = None,
+) -> FastAPI:
+    """The app, wired to a database, a way to enqueue events, and the admin token.
+
+    `body_limit` is the largest request body in bytes (default CAREPATH_MAX_BODY_BYTES)."""
     app = FastAPI(
         title="carepath", version="0.1.0", description="Care pathways for spinal-cancer treatment"
     )
@@ -33,6 +41,8 @@ def create_app(engine: Engine, enqueue: Callable[[int], None], admin_token: str)
     app.state.admin_token = admin_token
     problems.install(app)
     app.add_middleware(ETagMiddleware)
+    # Added last, so it runs first: bodies, paths and queries are checked before any route.
+    app.add_middleware(RequestGuard, max_body_bytes=body_limit or max_body_bytes())
     for module in (
         me,
         pathways,

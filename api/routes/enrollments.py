@@ -410,7 +410,9 @@ def _accept(
     row, created = record_then_enqueue(
         engine,
         enqueue,
-        lambda uow: record_event(uow, enrollment_id, event_type, data, key, actor, _now()),
+        lambda uow: record_event(
+            uow, enrollment_id, event_type, data, key, actor, _now(), from_person=True
+        ),
     )
     if row.type != event_type:  # an earlier event under this key, of another kind
         raise HTTPException(

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from pathways.runtime.admission import admit
 from pathways.runtime.engine import start, step
 from pathways.runtime.events import Enrolled, EventRejected
 from pathways.runtime.progress import progress
@@ -144,14 +145,22 @@ def record_event(
     idempotency_key: str,
     actor: str,
     now: datetime,
+    *,
+    from_person: bool = False,
 ) -> tuple[PathwayEvent, bool]:
-    """Store an event for later application; the same key twice gives the first event."""
+    """Store an event for later application; the same key twice gives the first event.
+
+    A person's event (`from_person`) must be one the enrollment takes from people, with data
+    typed as its pathway declares: EventRejected, or EnrollmentEnded once it is over."""
     session = uow.session
-    if session.get(Enrollment, enrollment_id) is None:
+    enrollment = session.get(Enrollment, enrollment_id)
+    if enrollment is None:
         raise NotFound(f"no enrollment {enrollment_id}")
     existing = _by_key(session, enrollment_id, idempotency_key)
     if existing is not None:
         return existing, False
+    if from_person:
+        admit(pinned(session, enrollment), enrollment.status, event_type, data)
     engine_event(event_type, data)  # refuse what can never be an event, before storing it
     row = PathwayEvent.model_validate(
         {
