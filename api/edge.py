@@ -124,10 +124,15 @@ class RequestGuard:
 
 
 def _check_address(scope: Scope) -> None:
-    """No NUL in the path or the query, and numbers in them within 64 bits."""
+    """No NUL in the path or the query, and numbers in the path within 64 bits.
+
+    Query numbers are left to each route's bounds: a query may search for a long digit string
+    (an MRN), which is text, not a number."""
     path: str = scope["path"]
     for segment in path.split("/"):
-        _check_text(segment, "path", f"path segment '{_printable(segment)}'")
+        what = f"path segment '{_printable(segment)}'"
+        _check_text(segment, "path", what)
+        _check_number(segment, "path", what)
     query = scope.get("query_string", b"").decode("latin-1")
     for name, value in parse_qsl(query, keep_blank_values=True):
         _check_text(name, f"query.{_printable(name)}", "query parameter name")
@@ -138,6 +143,9 @@ def _check_text(text: str, field: str, what: str) -> None:
     problem_text = text_problem(text)
     if problem_text:
         raise _Refused(422, f"the {what} {problem_text}", field)
+
+
+def _check_number(text: str, field: str, what: str) -> None:
     if _NUMBER.fullmatch(text) and not (
         len(text) <= 20 and SMALLEST_INTEGER <= int(text) <= LARGEST_INTEGER
     ):

@@ -48,7 +48,7 @@ class EnrollmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     patient_id: str = Field(min_length=1, max_length=36)
     pathway: str = Field(min_length=1, max_length=100)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=2_147_483_647)  # the column's range
     parameters: dict[str, Any] = Field(default_factory=dict)
     patient: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: Key

@@ -113,6 +113,11 @@ def test_a_path_or_query_number_beyond_64_bits_is_a_422(api: Api, path: str, fie
     _problem(api.call("GET", path), 422, field)
 
 
+def test_a_long_digit_string_in_a_query_is_text_not_a_number(api: Api) -> None:
+    found = api.call("GET", "/patients", params={"mrn": "1" * 30})
+    assert (found.status_code, found.json()) == (200, [])
+
+
 # -- depth, encoding, size, width -----------------------------------------------------------------
 
 
