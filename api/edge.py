@@ -82,7 +82,7 @@ class RequestGuard:
                 "unexpected %s answering %s %s",
                 type(error).__name__,
                 scope["method"],
-                scope.get("route_path", scope["path"]),
+                getattr(scope.get("route"), "path", "an unmatched path"),  # the template
             )
             if started:
                 raise

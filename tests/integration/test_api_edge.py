@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -193,19 +194,24 @@ def test_an_unexpected_error_is_a_500_problem_without_internals(api: Api) -> Non
     assert "MRN-A1" not in json.dumps(body) and "RuntimeError" not in json.dumps(body)
 
 
-def test_an_event_stored_while_the_broker_is_down_is_still_accepted(api: Api) -> None:
+def test_an_event_stored_while_the_broker_is_down_is_still_accepted(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
     def broker_down(_event: int) -> None:
         raise ConnectionError("redis is down")
 
     down = create_app(api.engine, broker_down, ADMIN_TOKEN)
     enrollment_id = api.enrolled()
-    with TestClient(down) as client:
+    with TestClient(down) as client, caplog.at_level(logging.WARNING, "carepath.api"):
         response = client.post(
             f"/enrollments/{enrollment_id}/events", json=HOLD, headers=api.headers("navigator")
         )
     assert (response.status_code, response.json()["created"]) == (202, True)
     history = api.call("GET", f"/enrollments/{enrollment_id}/events").json()
     assert (history[0]["type"], history[0]["outcome"]) == ("hold", "waiting")
+    # The operators learn which event waits for the sweep; never what it says.
+    assert f"event {response.json()['event']} of enrollment {enrollment_id}" in caplog.text
+    assert "admitted" not in caplog.text
 
 
 # -- what an enrollment takes from people ---------------------------------------------------------
