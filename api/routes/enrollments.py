@@ -55,7 +55,10 @@ class EnrollmentCreate(BaseModel):
 
 
 class EventIn(BaseModel):
-    """An event for an enrollment: its type, data and the caller's idempotency key."""
+    """An event for an enrollment: its type, data and the caller's idempotency key.
+
+    Types: hold, resume, withdraw, data_recorded, lab_result, imaging_result, adverse_event,
+    or one the pathway declares under `events:`; data as the pathway declares it."""
 
     model_config = ConfigDict(extra="forbid")
     type: str = Field(min_length=1, max_length=60)
