@@ -1,5 +1,6 @@
 """Events accepted for a worker: stored in one commit, enqueued only after it (202)."""
 
+import logging
 from collections.abc import Callable
 
 from pydantic import BaseModel
@@ -8,6 +9,7 @@ from sqlalchemy import Engine
 from pathways.store.tables import PathwayEvent
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
+log = logging.getLogger("carepath.api")
 Record = Callable[[SqlAlchemyUnitOfWork], tuple[PathwayEvent, bool]]
 
 
@@ -27,5 +29,16 @@ def record_then_enqueue(
         uow.commit()
     assert row.id is not None
     if created:
-        enqueue(row.id)  # after the commit: the message carries the id only
+        try:
+            enqueue(row.id)  # after the commit: the message carries the id only
+        except Exception as error:
+            # The event is committed, so the answer is still 202: the recovery sweep
+            # enqueues unprocessed events again once the broker is back.
+            log.warning(
+                "event %s of enrollment %s is stored but not enqueued (%s); "
+                "the recovery sweep will enqueue it",
+                row.id,
+                row.enrollment_id,
+                type(error).__name__,
+            )
     return row, created

@@ -9,6 +9,7 @@ from fastapi import FastAPI, HTTPException
 from sqlalchemy import Engine, text
 
 from api import problems, web
+from api.edge import RequestGuard, max_body_bytes
 from api.etag import ETagMiddleware
 from api.logs import AccessLog
 from api.oidc import IdentityProvider
@@ -36,8 +37,11 @@ def create_app(
     enqueue: Callable[[int], None],
     admin_token: str,
     oidc: OidcConfig | None = None,
+    body_limit: int | None = None,
 ) -> FastAPI:
-    """The app, wired to a database, a way to enqueue events, the admin token, and OIDC."""
+    """The app, wired to a database, a way to enqueue events, the admin token, and OIDC.
+
+    `body_limit` is the largest request body in bytes (default CAREPATH_MAX_BODY_BYTES)."""
     app = FastAPI(
         title="carepath", version="0.1.0", description="Care pathways for spinal-cancer treatment"
     )
@@ -48,7 +52,9 @@ def create_app(
     problems.install(app)
     app.add_middleware(ETagMiddleware)
     app.add_middleware(ReadAudit)  # outside the ETags: a 304 showed nothing, so audits nothing
-    app.add_middleware(AccessLog)  # outermost: it logs the status the client got
+    # Bodies, paths and queries are checked before any route (and before the audit)...
+    app.add_middleware(RequestGuard, max_body_bytes=body_limit or max_body_bytes())
+    app.add_middleware(AccessLog)  # ...and the access log, outermost, logs what the client got
     for module in (
         me,
         auth,

@@ -1,11 +1,14 @@
 """Errors as RFC 9457 problem details (application/problem+json), each with an actionable detail."""
 
+from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pathways.runtime.admission import EnrollmentEnded
 from pathways.runtime.events import EventRejected
 from pathways.store.definitions import DefinitionRejected
 from pathways.store.enrollments import NotFound
@@ -17,13 +20,22 @@ TITLES = {
     401: "Not authenticated",
     403: "Not allowed",
     404: "Not found",
+    405: "Method not allowed",
     409: "Conflict",
+    413: "Content too large",
     422: "Unprocessable content",
+    500: "Internal server error",
     503: "Unavailable",
 }
 
 
-def problem(status: int, detail: str, request: Request, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    detail: str,
+    request: Request,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     """A problem+json response."""
     body = {
         "type": "about:blank",
@@ -33,16 +45,23 @@ def problem(status: int, detail: str, request: Request, **extra: Any) -> JSONRes
         "instance": request.url.path,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def install(app: FastAPI) -> None:
     """Turn every error the API can meet into a problem response (never a bare 500 for input)."""
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return problem(error.status_code, str(error.detail), request)
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own, and the router's 404/405
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        detail = str(error.detail)
+        if error.status_code == 404 and detail == "Not Found":
+            detail = f"no such path {request.url.path}: see /docs for the API's paths"
+        elif error.status_code == 405:
+            allowed = (error.headers or {}).get("Allow", "")
+            detail = f"{request.method} is not allowed here: use {allowed or 'another method'}"
+        return problem(error.status_code, detail, request, error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -60,6 +79,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TaskConflict)
     async def conflict(request: Request, error: TaskConflict) -> JSONResponse:
         return problem(409, str(error), request)
+
+    @app.exception_handler(EnrollmentEnded)  # before EventRejected, its base: a conflict
+    async def ended(request: Request, error: EnrollmentEnded) -> JSONResponse:
+        return problem(409, error.reason, request)
 
     @app.exception_handler(EventRejected)
     async def rejected(request: Request, error: EventRejected) -> JSONResponse:

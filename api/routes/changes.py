@@ -22,6 +22,7 @@ router = APIRouter(prefix="/changes", tags=["changes"])
 # before its neighbours are handed out; a write transaction of the store takes milliseconds.
 VISIBILITY_MARGIN = timedelta(seconds=2)
 BAD_CURSOR = "cursor is not one this API issued (give the next_cursor of a previous page)"
+LARGEST_ID = 2**63 - 1
 
 
 class ChangeOut(BaseModel):
@@ -52,6 +53,8 @@ def _after(cursor: str | None) -> int:
         return 0
     digits = cursor[1:]
     if not cursor.startswith("c") or not digits.isdigit() or not digits.isascii():
+        raise HTTPException(422, BAD_CURSOR)
+    if len(digits) > 19 or int(digits) > LARGEST_ID:  # beyond 64 bits: never issued
         raise HTTPException(422, BAD_CURSOR)
     return int(digits)
 

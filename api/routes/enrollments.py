@@ -48,14 +48,17 @@ class EnrollmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     patient_id: str = Field(min_length=1, max_length=36)
     pathway: str = Field(min_length=1, max_length=100)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=2_147_483_647)  # the column's range
     parameters: dict[str, Any] = Field(default_factory=dict)
     patient: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: Key
 
 
 class EventIn(BaseModel):
-    """An event for an enrollment: its type, data and the caller's idempotency key."""
+    """An event for an enrollment: its type, data and the caller's idempotency key.
+
+    Types: hold, resume, withdraw, data_recorded, lab_result, imaging_result, adverse_event,
+    or one the pathway declares under `events:`; data as the pathway declares it."""
 
     model_config = ConfigDict(extra="forbid")
     type: str = Field(min_length=1, max_length=60)
@@ -411,7 +414,9 @@ def _accept(
     row, created = record_then_enqueue(
         engine,
         enqueue,
-        lambda uow: record_event(uow, enrollment_id, event_type, data, key, actor, _now()),
+        lambda uow: record_event(
+            uow, enrollment_id, event_type, data, key, actor, _now(), from_person=True
+        ),
     )
     if row.type != event_type:  # an earlier event under this key, of another kind
         raise HTTPException(

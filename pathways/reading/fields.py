@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pathways.durations import parse_iso
+from pathways.durations import LONGEST, LONGEST_YEARS, parse_iso
 from pathways.language import FIELD_NAMES, FIELD_TYPES
 from pathways.limits import MAX_TEXT_CHARS
 from pathways.model import MISSING, Field
@@ -198,9 +198,8 @@ def check_value(field: Field, value: Any, noun: str = "value") -> str | None:
 
 
 def _article(type_name: str) -> str:
-    return {"integer": "an integer", "duration": "an ISO 8601 duration"}.get(
-        type_name, f"a {type_name}"
-    )
+    duration = f"an ISO 8601 duration of at most {LONGEST_YEARS} years ({LONGEST})"
+    return {"integer": "an integer", "duration": duration}.get(type_name, f"a {type_name}")
 
 
 def _is_date(text: str) -> bool:

@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from pathways.runtime.admission import admit
 from pathways.runtime.engine import start
 from pathways.runtime.events import Enrolled
 from pathways.runtime.progress import Progress, progress
 from pathways.runtime.simulation import project
 from pathways.runtime.state import iso
 from pathways.store.changes import record_enrollment_change
-from pathways.store.definitions import compiled
+from pathways.store.definitions import compiled, pinned
 from pathways.store.effects import write_effects
 from pathways.store.events import ENROLLED, engine_event
 from pathways.store.tables import Enrollment, PathwayDefinition, PathwayEvent, Patient
@@ -134,14 +135,22 @@ def record_event(
     idempotency_key: str,
     actor: str,
     now: datetime,
+    *,
+    from_person: bool = False,
 ) -> tuple[PathwayEvent, bool]:
-    """Store an event for later application; the same key twice gives the first event."""
+    """Store an event for later application; the same key twice gives the first event.
+
+    A person's event (`from_person`) must be one the enrollment takes from people, with data
+    typed as its pathway declares: EventRejected, or EnrollmentEnded once it is over."""
     session = uow.session
-    if session.get(Enrollment, enrollment_id) is None:
+    enrollment = session.get(Enrollment, enrollment_id)
+    if enrollment is None:
         raise NotFound(f"no enrollment {enrollment_id}")
     existing = _by_key(session, enrollment_id, idempotency_key)
     if existing is not None:
         return existing, False
+    if from_person:
+        admit(pinned(session, enrollment), enrollment.status, event_type, data)
     engine_event(event_type, data)  # refuse what can never be an event, before storing it
     row = PathwayEvent.model_validate(
         {

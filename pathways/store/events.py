@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathways.runtime.admission import EVENT_KEYS, grade_problem, shape_problem
 from pathways.runtime.events import (
     AdverseEventReported,
     DataRecorded,
@@ -19,18 +20,18 @@ from pathways.runtime.events import (
     WithdrawalRequested,
 )
 
-# Stored type -> (engine event, the data keys it takes)
-EVENT_TYPES: dict[str, tuple[type, tuple[str, ...]]] = {
-    "task_completed": (TaskCompleted, ("task", "data")),
-    "task_skipped": (TaskSkipped, ("task", "reason")),
-    "timer_fired": (TimerFired, ("timer",)),
-    "data_recorded": (DataRecorded, ("step", "data", "reason")),
-    "lab_result": (ResultRecorded, ("data",)),
-    "imaging_result": (ResultRecorded, ("data",)),
-    "adverse_event": (AdverseEventReported, ("term", "grade")),
-    "hold": (HoldRequested, ("reason",)),
-    "resume": (ResumeRequested, ("reason",)),
-    "withdraw": (WithdrawalRequested, ("reason",)),
+# Stored type -> the engine event it stands for (the data keys: admission.EVENT_KEYS)
+EVENT_TYPES: dict[str, type] = {
+    "task_completed": TaskCompleted,
+    "task_skipped": TaskSkipped,
+    "timer_fired": TimerFired,
+    "data_recorded": DataRecorded,
+    "lab_result": ResultRecorded,
+    "imaging_result": ResultRecorded,
+    "adverse_event": AdverseEventReported,
+    "hold": HoldRequested,
+    "resume": ResumeRequested,
+    "withdraw": WithdrawalRequested,
 }
 ENROLLED = "enrolled"
 
@@ -42,18 +43,11 @@ def engine_event(event_type: str, data: dict[str, Any]) -> Event:
     if event_type not in EVENT_TYPES:
         # a pathway's own declared event, e.g. surgical_complication
         return PathwayEventOccurred(event_type, dict(data))
-    kind, keys = EVENT_TYPES[event_type]
-    missing = [key for key in keys if key not in data]
-    extra = sorted(set(data) - set(keys))
-    if missing or extra:
-        wanted = ", ".join(keys)
-        raise EventRejected(
-            f"a {event_type} event takes {wanted}"
-            + (f"; missing {', '.join(missing)}" if missing else "")
-            + (f"; unexpected {', '.join(extra)}" if extra else "")
-        )
-    values = {key: data[key] for key in keys}
-    if event_type == "adverse_event" and not isinstance(values["grade"], int):
-        raise EventRejected("the grade of an adverse event is an integer, 1 to 5")
-    event: Event = kind(**values)
+    shape = shape_problem(event_type, data)
+    if shape:
+        raise EventRejected(shape)
+    values = {key: data[key] for key in EVENT_KEYS[event_type]}
+    if event_type == "adverse_event" and grade_problem(values["grade"]):
+        raise EventRejected(str(grade_problem(values["grade"])))
+    event: Event = EVENT_TYPES[event_type](**values)
     return event

@@ -1,4 +1,5 @@
-"""Schemathesis over the OpenAPI schema: no 5xx and no answer that breaks the schema."""
+"""Schemathesis over the OpenAPI schema, as each kind of caller: no 5xx, no answer that breaks
+the schema."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from api.app import create_app
+from api.security import issue_token
 from pathways.store.database import database_engine, upgrade
 from pathways.store.definitions import publish_directory
 from pathways.store.enrollments import enrol, register_patient
@@ -20,6 +22,9 @@ from tests.conftest import DEFINITIONS
 from workers import jobs
 
 ADMIN = "schema-admin-token-0123456789abcdef"
+# Who calls: the admin, a navigator, a staff role and a read-only dashboard.
+ROLES = ("admin", "navigator", "lab", "dashboard")
+YAML_OPERATIONS = {("POST", "/pathways"), ("POST", "/pathways/validate")}
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +36,10 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         publish_directory(uow.session, DEFINITIONS, "informaticist", jobs.now())
         patient = register_patient(uow, "MRN-S1", "Schema Patient", "kim", jobs.now())
         enrol(uow, patient.id, "chemotherapy", None, {}, {}, "kim", jobs.now())
+        tokens = {role: issue_token(uow.session, role, f"{role}.schema") for role in ROLES[1:]}
         uow.commit()
     app = create_app(engine, lambda _event: None, ADMIN)
-    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    yield schemathesis.openapi.from_asgi("/openapi.json", app), {**tokens, "admin": ADMIN}
     engine.dispose()
 
 
@@ -43,14 +49,18 @@ def _operations() -> list[tuple[str, str]]:
     return [(method.upper(), path) for path, item in spec["paths"].items() for method in item]
 
 
+@pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("method", "path"), _operations(), ids=lambda v: str(v))
 def test_no_request_makes_the_api_fail_or_break_its_schema(
-    api_schema: Any, method: str, path: str
+    api_schema: Any, method: str, path: str, role: str
 ) -> None:
-    operation = api_schema[path][method]
+    schema, tokens = api_schema
+    operation = schema[path][method]
+    # Validating a YAML definition costs a library load per example: fewer of those.
+    examples = 3 if (method, path) in YAML_OPERATIONS else 8
 
     @settings(
-        max_examples=15,
+        max_examples=examples,  # per role and operation: each role well under a minute
         deadline=None,
         derandomize=True,
         suppress_health_check=list(HealthCheck),
@@ -59,7 +69,8 @@ def test_no_request_makes_the_api_fail_or_break_its_schema(
     @given(case=operation.as_strategy())
     def exercise(case: Any) -> None:
         case.call_and_validate(
-            headers={"Authorization": f"Bearer {ADMIN}"},
+            headers={"Authorization": f"Bearer {tokens[role]}"},
+            timeout=60,  # the first call compiles every definition: slow on a busy machine
             checks=[not_a_server_error, response_schema_conformance],
         )
 
