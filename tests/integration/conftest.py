@@ -70,6 +70,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = request.getfixturevalue("postgres_url")
     upgrade(url)
     yield url
+    _emptied(url)
+
+
+def _emptied(url: str) -> None:
+    """Every table of the test session's PostgreSQL database emptied for the next test."""
     engine = database_engine(url)
     with engine.begin() as connection:
         tables = [
@@ -97,6 +102,23 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = database_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[Engine]:
+    """A migrated PostgreSQL database with the shipped library published (PostgreSQL only)."""
+    from pathways.store.definitions import publish_directory
+    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+    from tests.conftest import DEFINITIONS, toronto
+
+    upgrade(postgres_url)
+    engine = database_engine(postgres_url)
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        publish_directory(uow.session, DEFINITIONS, "informaticist", toronto(2026, 11, 23, 9, 0))
+        uow.commit()
+    yield engine
+    engine.dispose()
+    _emptied(postgres_url)
 
 
 # The API client fixture, for the tests of the HTTP API.

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from pathways.store.applying import _locked_enrollment_of
-from pathways.store.database import database_engine, upgrade
-from pathways.store.definitions import publish_directory
 from pathways.store.effects import set_status
 from pathways.store.enrollments import enrol, register_patient
 from pathways.store.staff_tasks import (
@@ -31,25 +28,11 @@ from pathways.store.staff_tasks import (
 )
 from pathways.store.tables import PathwayEvent, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-from tests.conftest import DEFINITIONS, toronto
+from tests.conftest import toronto
 from workers import jobs
 
 T0 = toronto(2026, 11, 23, 9, 0)
 LABS = {"anc": 2100, "platelets": 180000}
-
-
-@pytest.fixture
-def pg(postgres_url: str) -> Iterator[Engine]:
-    """A migrated PostgreSQL database with the library published."""
-    upgrade(postgres_url)
-    engine = database_engine(postgres_url)
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        publish_directory(uow.session, DEFINITIONS, "informaticist", T0)
-        uow.commit()
-    yield engine
-    with engine.begin() as connection:
-        connection.execute(text("TRUNCATE enrollment, patient CASCADE"))
-    engine.dispose()
 
 
 def _enrol(engine: Engine, mrn: str) -> str:

@@ -9,40 +9,21 @@ table into one statement). It took 23 statements before the write path was rewor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event
 from sqlmodel import Session, select
 
 from pathways.store.applying import apply_event
-from pathways.store.database import database_engine, upgrade
-from pathways.store.definitions import publish_directory
 from pathways.store.enrollments import enrol, register_patient
 from pathways.store.staff_tasks import complete_task
 from pathways.store.tables import StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-from tests.conftest import DEFINITIONS, toronto
+from tests.conftest import toronto
 
 T0 = toronto(2026, 11, 23, 9, 0)
 # Budget for the completion below (the consult, which opens two tasks in parallel). The
 # target is 6: it needs the task history, change log and outbox to become one journal table
 # (one INSERT) and the task closed by UPDATE ... RETURNING; see docs/benchmarks.md.
 BUDGET = 11
-
-
-@pytest.fixture
-def pg(postgres_url: str) -> Iterator[Engine]:
-    """A migrated PostgreSQL database with the library published."""
-    upgrade(postgres_url)
-    engine = database_engine(postgres_url)
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        publish_directory(uow.session, DEFINITIONS, "informaticist", T0)
-        uow.commit()
-    yield engine
-    with engine.begin() as connection:
-        connection.execute(text("TRUNCATE enrollment, patient CASCADE"))
-    engine.dispose()
 
 
 def _statements_to_apply(engine: Engine, event_id: int) -> list[str]:
