@@ -78,6 +78,7 @@ class Stack:
     api_port: int = 0
     api: Service | None = None
     workers: list[Service] = field(default_factory=list)
+    sweeper: Service | None = None
     beat: Service | None = None
     chaos: Chaos = field(default_factory=Chaos)
     starts: int = 0
@@ -95,7 +96,15 @@ class Stack:
         return service
 
     def start_worker(self) -> Service:
-        return self.start("worker", [*CAREPATH, "worker", "--concurrency", "1"])
+        """An events worker (the ones killed at random), as compose's `worker` service."""
+        return self.start(
+            "worker", [*CAREPATH, "worker", "--queues", "events", "--concurrency", "1"]
+        )
+
+    def start_sweeper(self) -> Service:
+        """The one worker for sweeps and webhook deliveries, as compose's sweeper/deliverer."""
+        command = [*CAREPATH, "worker", "--queues", "sweeps,deliveries", "--concurrency", "1"]
+        return self.start("sweeper", command)
 
     def start_beat(self) -> Service:
         schedule = self.logs / f"beat-schedule-{self.starts}"
@@ -129,6 +138,9 @@ class Stack:
                 if not worker.alive():
                     self.chaos.worker_exits += 1
                     self.workers[index] = self.start_worker()
+            if self.sweeper is not None and not self.sweeper.alive():
+                self.chaos.worker_exits += 1
+                self.sweeper = self.start_sweeper()
             if self.beat is not None and not self.beat.alive() and redis_answers(self.redis_port):
                 self.chaos.beat_restarts += 1
                 self.beat = self.start_beat()
@@ -150,6 +162,9 @@ class Stack:
         with self.lock:
             for worker in self.workers:
                 worker.stop()
+            if self.sweeper is not None:
+                self.sweeper.stop()
+                self.sweeper = None
 
     def api_deadlocks(self) -> int:
         """Deadlocks PostgreSQL reported to the API (each one a 500 answer)."""
@@ -215,6 +230,7 @@ def stack(workers: int, keep: bool, recover_after: float) -> Iterator[Stack]:
         api = built.start("api", [*CAREPATH, "api", "--host", "127.0.0.1", "--port", port])
         built.api = api
         built.workers = [built.start_worker() for _ in range(workers)]
+        built.sweeper = built.start_sweeper()
         built.beat = built.start_beat()
         wait_until(lambda: healthy(built.api_port) or not api.alive(), 60, "the API")
         if not api.alive():
