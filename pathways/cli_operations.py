@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pathways.cli import cli
+from pathways.cli_group import cli
 from workers import QUEUES
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pathways.cli import cli
+from pathways.cli_group import cli
 
 if TYPE_CHECKING:
     from sqlmodel import Session
