@@ -16,6 +16,7 @@ from typing import Any
 from pathways.language import BUILTIN_EVENTS
 from pathways.model import Field, Task
 from pathways.problems import NOWHERE
+from pathways.runtime.changes import Changes
 from pathways.runtime.checks import check_recorded, check_values
 from pathways.runtime.definition import Definition
 from pathways.runtime.effects import AuditEntry, Effect, EnrollmentChanged
@@ -36,7 +37,7 @@ from pathways.runtime.events import (
 )
 from pathways.runtime.handlers import handle, handler_task_ended
 from pathways.runtime.holds import add_hold, release
-from pathways.runtime.running import Changes, RunningPathway, cancel_handler_tasks
+from pathways.runtime.running import RunningPathway, cancel_handler_tasks
 from pathways.runtime.state import SCHEMA_VERSION, TERMINAL, State, clone, iso, new_frame
 
 
