@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from pathways.language import BUILTIN_EVENTS
 from pathways.model import Field, Task
@@ -312,3 +312,9 @@ _APPLY: dict[type, Any] = {
     ResumeRequested: _resume_requested,
     WithdrawalRequested: _withdrawal_requested,
 }
+
+# The events the engine takes; `Event` is a closed union, so one added to it without a handler
+# here fails at import rather than being rejected at run time (tests/unit/test_registries.py).
+EVENTS_TAKEN: frozenset[type] = frozenset(_APPLY)
+if set(get_args(Event)) != EVENTS_TAKEN:
+    raise TypeError(f"events without a handler: {set(get_args(Event)) ^ EVENTS_TAKEN}")

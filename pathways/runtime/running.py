@@ -354,6 +354,8 @@ _ENTER: dict[str, Callable[[RunningPathway, str, Any, Any], None]] = {
     for name, method in vars(RunningPathway).items()
     if name.startswith("_enter_")
 }
+# The kinds of state the runtime can enter (tests check the machine produces no other kind).
+KINDS_ENTERED = frozenset(_ENTER)
 
 
 @lru_cache(maxsize=1024)
