@@ -5,7 +5,6 @@ Registered on the `carepath` group; the store is imported lazily, as in cli_oper
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -58,9 +57,10 @@ def webhooks_add(url: str, role: str | None, event_type: str | None) -> None:
     The secret is CAREPATH_WEBHOOK_SECRET if set (whsec_ and base64), otherwise a new one,
     printed once: give it to the receiver.
     """
+    from pathways.store.settings import settings
     from pathways.store.webhook_admin import subscribe
 
-    given = os.environ.get("CAREPATH_WEBHOOK_SECRET", "").strip() or None
+    given = settings().webhook_secret
     with _session() as session:
         try:
             subscription = subscribe(session, url, datetime.now(UTC), given, role, event_type)
