@@ -12,6 +12,9 @@ from typing import Any
 
 import click
 
+# The database and process commands register themselves on the group when imported.
+from pathways import cli_events, cli_operations, cli_webhooks  # noqa: F401
+from pathways.cli_group import cli
 from pathways.diagram import mermaid
 from pathways.gantt import draw
 from pathways.library import Library, load
@@ -24,6 +27,8 @@ from pathways.runtime.simulation import simulate as run_simulation
 from pathways.runtime.timeline import render_timeline
 from pathways.schema import pathway_schema
 from pathways.yamlsource import Scalar, YamlSyntaxError, parse, to_plain
+
+__all__ = ["cli", "main"]
 
 DEFAULT_LIBRARY = Path("definitions")
 
@@ -45,11 +50,6 @@ def _report(library: Library) -> int:
         return 1
     click.echo(f"checked {files} file(s): no problems", err=True)
     return 0
-
-
-@click.group()
-def cli() -> None:
-    """carepath: care pathways for spinal-cancer treatment."""
 
 
 _library_option = click.option(
@@ -216,7 +216,3 @@ def _scenario_file(path: str) -> dict[str, Any]:
 def main() -> None:
     """Entry point of the console script."""
     cli()
-
-
-# The database and process commands register themselves on `cli` (they need it defined).
-from pathways import cli_events, cli_operations, cli_webhooks  # noqa: E402, F401

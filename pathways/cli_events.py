@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pathways.cli import cli
+from pathways.cli_group import cli
 
 if TYPE_CHECKING:
     from pathways.store.unit_of_work import SqlAlchemyUnitOfWork

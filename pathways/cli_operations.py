@@ -11,22 +11,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pathways.cli import cli
+from pathways.cli_group import cli
 from workers import QUEUES
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from api.oidc_settings import OidcConfig
+    from pathways.store.settings import Settings
 
 
 def _migrated_engine() -> Engine:
     """The configured database, its schema brought to head (embedded mode's start-up)."""
     from pathways.store.database import database_engine, upgrade
-    from pathways.store.settings import database_url
 
-    upgrade(database_url())
-    return database_engine(database_url())
+    url = _settings().database_url
+    upgrade(url)
+    return database_engine(url)
 
 
 def _definitions_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,7 +92,6 @@ def replay(enrollment_id: str | None, every: bool, verify: bool) -> None:
 @_definitions_option
 def up(host: str, port: int, definitions_dir: str) -> None:
     """Everything in one process: API, worker and beat, on SQLite, with demo patients."""
-    import os
     import secrets
     from datetime import UTC
 
@@ -100,16 +100,15 @@ def up(host: str, port: int, definitions_dir: str) -> None:
     from pathways.store.demo import PATIENTS, seed
     from workers.inprocess import InProcessWorker
 
-    oidc = _oidc_settings()  # a settings mistake stops us before anything starts
+    read = _settings()  # a settings mistake stops us before anything starts
+    oidc = _oidc_settings()
     engine = _migrated_engine()
     with click.progressbar(length=len(PATIENTS), label="Enrolling demo patients") as bar:
         seed(engine, Path(definitions_dir), datetime.now(UTC), bar.update)
     worker = InProcessWorker(engine)
     worker.start()
     # Embedded mode is for development: without CAREPATH_ADMIN_TOKEN a one-off token is made.
-    token = os.environ.get("CAREPATH_ADMIN_TOKEN") or secrets.token_urlsafe(24)
-    if len(token) < 16:
-        raise click.UsageError("CAREPATH_ADMIN_TOKEN must be 16+ characters")
+    token = read.admin_token or secrets.token_urlsafe(24)
     click.echo(f"carepath is running at http://{host}:{port}/ (API docs: /docs)")
     click.echo(f"sign in with the bearer token: {token}")
     click.echo(f"e.g. curl -H 'Authorization: Bearer {token}' http://{host}:{port}/enrollments")
@@ -166,20 +165,21 @@ def seed(patients: int, pathway: str, definitions_dir: str) -> None:
 @click.option("--port", default=8000, show_default=True)
 def api(host: str, port: int) -> None:
     """The API alone (distributed mode): CAREPATH_ADMIN_TOKEN is required."""
-    import os
+    # Settings first: a bad CAREPATH_* value is a usage error, not a traceback from the
+    # Celery app (which reads them when imported).
+    read = _settings()
+    token = read.admin_token
+    if token is None:
+        raise click.UsageError("set CAREPATH_ADMIN_TOKEN (16+ characters) to run the API")
 
     from api.app import create_app
     from api.logs import serve
     from pathways.store.database import database_engine
-    from pathways.store.settings import database_url
     from workers.celery_app import enqueue_event
 
-    token = os.environ.get("CAREPATH_ADMIN_TOKEN", "")
-    if len(token) < 16:
-        raise click.UsageError("set CAREPATH_ADMIN_TOKEN (16+ characters) to run the API")
     _needs_shared_broker("carepath api")
     oidc = _oidc_settings()
-    engine = database_engine(database_url())
+    engine = database_engine(read.database_url)
     serve(create_app(engine, enqueue_event, token, oidc), host, port)
 
 
@@ -271,6 +271,21 @@ def _needs_shared_broker(command: str) -> None:
         )
 
 
+def _settings() -> Settings:
+    """The CAREPATH_* settings; a bad value stops the command with what to fix."""
+    from pydantic import ValidationError
+
+    from pathways.store.settings import settings
+
+    try:
+        return settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"CAREPATH_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise click.UsageError(problems) from None
+
+
 def _oidc_settings() -> OidcConfig | None:
     """Sign-in with the hospital's OpenID Connect provider, from CAREPATH_OIDC_* (None: off)."""
     import os
@@ -287,9 +302,8 @@ def _oidc_settings() -> OidcConfig | None:
 def migrate() -> None:
     """Bring the database schema up to date (run once, before api and workers start)."""
     from pathways.store.database import upgrade
-    from pathways.store.settings import database_url
 
-    upgrade(database_url())
+    upgrade(_settings().database_url)
     click.echo("the database schema is up to date")
 
 

@@ -5,7 +5,6 @@ Registered on the `carepath` group; the store is imported lazily, as in cli_oper
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pathways.cli import cli
+from pathways.cli_group import cli
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -59,11 +58,12 @@ def webhooks_add(url: str, role: str | None, event_type: str | None) -> None:
     printed once: give it to the receiver.
     """
     from pathways.roles import known_role, unknown_role
+    from pathways.store.settings import settings
     from pathways.store.webhook_admin import subscribe
 
     if role is not None and not known_role(role):
         raise click.BadParameter(unknown_role(role), param_hint="--role")
-    given = os.environ.get("CAREPATH_WEBHOOK_SECRET", "").strip() or None
+    given = settings().webhook_secret
     with _session() as session:
         try:
             subscription = subscribe(session, url, datetime.now(UTC), given, role, event_type)

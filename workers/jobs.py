@@ -7,7 +7,6 @@ what makes at-least-once delivery, acks_late and redelivery after a crash safe.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +22,7 @@ from pathways.store.applying import (
 )
 from pathways.store.projections import refresh_projection, stale_projections
 from pathways.store.quarantine import record_failure
+from pathways.store.settings import settings
 from pathways.store.staff_tasks import escalate_overdue
 from pathways.store.sweeps import fire_due_timers, unprocessed_events
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def recover_after() -> timedelta:
     """How long an event may wait unapplied before its message counts as lost."""
-    return timedelta(seconds=float(os.environ.get("CAREPATH_RECOVER_AFTER_SECONDS", "30")))
+    return timedelta(seconds=settings().recover_after_seconds)
 
 
 Enqueue = Callable[[int], None]
@@ -46,7 +46,7 @@ def now() -> datetime:
 
 def quarantine_after() -> int:
     """How many failed applications set an event aside for an administrator."""
-    return max(1, int(os.environ.get("CAREPATH_QUARANTINE_AFTER", "5")))
+    return max(1, settings().quarantine_after)
 
 
 BATCH_LIMIT = 64  # enrollments per group commit under a backlog

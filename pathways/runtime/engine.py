@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from pathways.language import BUILTIN_EVENTS
 from pathways.model import Field, Task
 from pathways.problems import NOWHERE
+from pathways.runtime.changes import Changes
 from pathways.runtime.checks import check_recorded, check_values
 from pathways.runtime.definition import Definition
 from pathways.runtime.effects import AuditEntry, Effect, EnrollmentChanged
@@ -36,7 +37,7 @@ from pathways.runtime.events import (
 )
 from pathways.runtime.handlers import handle, handler_task_ended
 from pathways.runtime.holds import add_hold, release
-from pathways.runtime.running import Changes, RunningPathway, cancel_handler_tasks
+from pathways.runtime.running import RunningPathway, cancel_handler_tasks
 from pathways.runtime.state import SCHEMA_VERSION, TERMINAL, State, clone, iso, new_frame
 
 
@@ -311,3 +312,9 @@ _APPLY: dict[type, Any] = {
     ResumeRequested: _resume_requested,
     WithdrawalRequested: _withdrawal_requested,
 }
+
+# The events the engine takes; `Event` is a closed union, so one added to it without a handler
+# here fails at import rather than being rejected at run time (tests/unit/test_registries.py).
+EVENTS_TAKEN: frozenset[type] = frozenset(_APPLY)
+if set(get_args(Event)) != EVENTS_TAKEN:
+    raise TypeError(f"events without a handler: {set(get_args(Event)) ^ EVENTS_TAKEN}")

@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
+from pathways.runtime.changes import Changes, remaining, shifted
+from pathways.runtime.definition import Definition
 from pathways.runtime.effects import (
     CancelTimer,
     EnrollmentChanged,
     ScheduleTimer,
     UpdateTask,
 )
-from pathways.runtime.running import RunningPathway, remaining, shifted
-from pathways.runtime.state import iso
+from pathways.runtime.state import Frame, iso
 
 
-def add_hold(top: RunningPathway, by: str, reason: str, task: str | None) -> None:
+class Holdable(Protocol):
+    """What holding needs of a running pathway (`running.RunningPathway` is one).
+
+    A protocol rather than an import: `running` holds an enrollment when a decision lacks
+    data, so `holds` must not import `running` back."""
+
+    @property
+    def definition(self) -> Definition: ...
+
+    @property
+    def frame(self) -> Frame: ...
+
+    @property
+    def changes(self) -> Changes: ...
+
+    def every_frame(self) -> Iterator[Holdable]:
+        """This frame and every sub-pathway below it, outermost first."""
+        ...
+
+    def reenter_stuck(self) -> None:
+        """After a resume, try again every decision that lacked data."""
+        ...
+
+
+def add_hold(top: Holdable, by: str, reason: str, task: str | None) -> None:
     """Hold the enrollment (by a navigator, a handler awaiting review, or missing data)."""
     changes = top.changes
     root = changes.root
@@ -34,7 +59,7 @@ def add_hold(top: RunningPathway, by: str, reason: str, task: str | None) -> Non
         changes.effects.append(EnrollmentChanged("on_hold", reason=reason))
 
 
-def release(top: RunningPathway, which: Callable[[dict[str, Any]], bool], reason: str) -> None:
+def release(top: Holdable, which: Callable[[dict[str, Any]], bool], reason: str) -> None:
     """Lift the holds `which` selects; when none is left, resume."""
     root = top.changes.root
     root["holds"] = [hold for hold in root["holds"] if not which(hold)]
@@ -42,7 +67,7 @@ def release(top: RunningPathway, which: Callable[[dict[str, Any]], bool], reason
         _resume(top, reason)
 
 
-def _pause(top: RunningPathway) -> None:
+def _pause(top: Holdable) -> None:
     changes = top.changes
     for running in top.every_frame():
         for instance in running.frame["active"].values():
@@ -56,7 +81,7 @@ def _pause(top: RunningPathway) -> None:
                 instance["timer"] = None
 
 
-def _resume(top: RunningPathway, reason: str) -> None:
+def _resume(top: Holdable, reason: str) -> None:
     changes = top.changes
     changes.root["status"] = "active"
     changes.effects.append(EnrollmentChanged("active", reason=reason))

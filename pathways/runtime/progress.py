@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pathways.runtime.changes import Changes, shifted
 from pathways.runtime.definition import Definition
-from pathways.runtime.running import Changes, RunningPathway, shifted
+from pathways.runtime.running import RunningPathway
 from pathways.runtime.simulation import Timeline, project
 from pathways.runtime.state import TERMINAL, State, moment
 

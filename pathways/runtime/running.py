@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from string import Formatter
 from typing import Any
@@ -12,32 +12,19 @@ from pathways.durations import Duration, DurationParameter, DurationSpec, Workin
 from pathways.expressions import Expression, ExpressionError
 from pathways.machine import Transition
 from pathways.model import Call, Decide, End, Notify, Repeat, Task, Wait
+from pathways.runtime.changes import Changes
 from pathways.runtime.definition import Definition
 from pathways.runtime.effects import (
     AuditEntry,
     CancelTask,
     CancelTimer,
     CreateTask,
-    Effect,
     EnrollmentChanged,
     ScheduleTimer,
 )
 from pathways.runtime.effects import Notify as NotifyEffect
-from pathways.runtime.state import Frame, State, iso, moment, new_frame
-
-
-class Changes:
-    """The root state, the moment, and the effects collected while one event is applied."""
-
-    def __init__(self, root: State, now: datetime) -> None:
-        self.root = root
-        self.now = now
-        self.effects: list[Effect] = []
-
-    def new_id(self, prefix: str) -> str:
-        """A deterministic id, unique within the enrollment."""
-        self.root["seq"] += 1
-        return f"{prefix}{self.root['seq']}"
+from pathways.runtime.holds import add_hold
+from pathways.runtime.state import Frame, iso, new_frame
 
 
 class RunningPathway:
@@ -343,8 +330,6 @@ class RunningPathway:
     def stuck(self, state_id: str, reason: str) -> None:
         """A decision lacks data: hold the enrollment until someone records it and resumes."""
         self.frame["active"][state_id] = {"stuck": reason, "ready": iso(self.changes.now)}
-        from pathways.runtime.holds import add_hold
-
         add_hold(self.top(), "engine", f"{reason}; record it, then resume", None)
 
     def top(self) -> RunningPathway:
@@ -369,6 +354,8 @@ _ENTER: dict[str, Callable[[RunningPathway, str, Any, Any], None]] = {
     for name, method in vars(RunningPathway).items()
     if name.startswith("_enter_")
 }
+# The kinds of state the runtime can enter (tests check the machine produces no other kind).
+KINDS_ENTERED = frozenset(_ENTER)
 
 
 @lru_cache(maxsize=1024)
@@ -394,13 +381,3 @@ def cancel_handler_tasks(changes: Changes, reason: str) -> None:
         changes.effects.append(CancelTask(task_id, reason))
     changes.root["handler_tasks"] = {}
     changes.root["holds"] = []
-
-
-def remaining(instance: dict[str, Any], now: datetime) -> int:
-    """Seconds left before an instance's due date; negative when it is already overdue."""
-    return int((moment(instance["due"]) - now).total_seconds())
-
-
-def shifted(now: datetime, seconds: int) -> datetime:
-    """A due date `seconds` after now, in UTC."""
-    return (now + timedelta(seconds=seconds)).astimezone(UTC)

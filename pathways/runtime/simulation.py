@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pathways.model import Task
+from pathways.runtime.changes import Changes
 from pathways.runtime.definition import Definition
 from pathways.runtime.effects import (
     CancelTask,
@@ -22,6 +23,8 @@ from pathways.runtime.effects import (
     ScheduleTimer,
     UpdateTask,
 )
+from pathways.runtime.engine import apply_in_place
+from pathways.runtime.engine import start as enrol
 from pathways.runtime.events import (
     Enrolled,
     Event,
@@ -29,6 +32,7 @@ from pathways.runtime.events import (
     TaskCompleted,
     TimerFired,
 )
+from pathways.runtime.holds import release
 from pathways.runtime.running import RunningPathway
 from pathways.runtime.scenario import Scenario, ScenarioError
 from pathways.runtime.state import TERMINAL, State, clone, moment
@@ -74,8 +78,6 @@ class _Open:
 
 def simulate(definition: Definition, start: datetime, scenario: Scenario | None = None) -> Timeline:
     """Enrol at `start` and run in simulated time until the enrollment ends."""
-    from pathways.runtime.engine import start as enrol
-
     scenario = scenario or Scenario()
     state, effects = enrol(
         definition, Enrolled(scenario.parameters, scenario.patient), start, projection=True
@@ -90,9 +92,6 @@ def project(definition: Definition, state: State, now: datetime) -> Timeline:
     effects: list[Effect] = []
     if copy["status"] == "on_hold":
         # Nothing in a projection lifts a navigator's hold: assume it lifts now.
-        from pathways.runtime.holds import release
-        from pathways.runtime.running import Changes
-
         changes = Changes(copy, now)
         release(
             RunningPathway(definition, copy["frame"], changes),
@@ -337,14 +336,10 @@ def _engine_step(
     """`step` on the driver's own state (a fresh enrolment, or the copy `project` made):
     nobody else sees it, and a rejection ends the run, so it is changed in place rather
     than copied at every event."""
-    from pathways.runtime.engine import apply_in_place
-
     return state, apply_in_place(definition, state, event, now)
 
 
 def _running(definition: Definition, state: State, now: datetime) -> RunningPathway:
-    from pathways.runtime.running import Changes
-
     return RunningPathway(definition, state["frame"], Changes(state, now))
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, get_args
 
 from sqlmodel import Session, select
 
@@ -31,85 +32,122 @@ from pathways.store.tables import (
 )
 
 
+class UnknownEffect(TypeError):
+    """The engine produced an effect that no writer carries out (a programming error)."""
+
+
+EffectT = TypeVar("EffectT")
+Writer = Callable[[Session, Enrollment, EffectT, str, datetime], None]
+
+# One writer per effect type. `Effect` is a closed union: an effect added to it without a
+# writer here fails at import (below), never silently at run time.
+WRITERS: dict[type[Any], Writer[Any]] = {}
+
+
+def _writes(kind: type[EffectT]) -> Callable[[Writer[EffectT]], Writer[EffectT]]:
+    """Register the writer of one effect type (typed: it takes that effect)."""
+
+    def register(writer: Writer[EffectT]) -> Writer[EffectT]:
+        if kind in WRITERS:
+            raise UnknownEffect(f"{kind.__name__} has two writers")
+        WRITERS[kind] = writer
+        return writer
+
+    return register
+
+
+def unwritten_effects() -> set[type[Any]]:
+    """Effect types of the engine that no writer carries out (empty when complete)."""
+    return set(get_args(Effect)) - WRITERS.keys()
+
+
 def write_effects(
     session: Session, enrollment: Enrollment, effects: list[Effect], actor: str, now: datetime
 ) -> None:
     """Write what the engine asked for: tasks, timers, notifications, status and audit."""
     for effect in effects:
-        if isinstance(effect, CreateTask):
-            _create_task(session, enrollment, effect, actor, now)
-        elif isinstance(effect, UpdateTask):
-            task = engine_task(session, enrollment.id, effect.task)
-            status = effect.status
-            if status == "ready" and task.assignee:
-                status = "in-progress"  # resumed work goes back to whoever had claimed it
-            if effect.due is not None:
-                task.due_at = effect.due
-                task.escalated_at = None  # a new deadline: escalate again if it passes
-            set_status(
-                session,
-                task,
-                status,
-                actor,
-                now,
-                "enrollment on hold" if status == "on-hold" else None,
-            )
-        elif isinstance(effect, CancelTask):
-            set_status(
-                session,
-                engine_task(session, enrollment.id, effect.task),
-                "cancelled",
-                actor,
-                now,
-                effect.reason[:300],
-            )
-        elif isinstance(effect, ScheduleTimer):
-            session.add(
-                Timer(
-                    id=f"{enrollment.id}:{effect.timer}",
-                    enrollment_id=enrollment.id,
-                    engine_timer=effect.timer,
-                    step=effect.step,
-                    due_at=effect.due,
-                )
-            )
-        elif isinstance(effect, CancelTimer):
-            timer = session.get(Timer, f"{enrollment.id}:{effect.timer}")
-            if timer is not None and timer.fired_at is None:
-                timer.cancelled_at = now
-                session.add(timer)
-        elif isinstance(effect, Notify):
-            outbox(
-                session,
-                enrollment.id,
-                "notification",
-                effect.role,
-                {"step": effect.step, "priority": effect.priority},
-                now,
-                detail=effect.text,
-            )
-        elif isinstance(effect, EnrollmentChanged):
-            outbox(
-                session,
-                enrollment.id,
-                "enrollment_changed",
-                None,
-                {"status": effect.status, "outcome": effect.outcome},
-                now,
-            )
-        elif isinstance(effect, AuditEntry):
-            audit(
-                session,
-                actor,
-                effect.action,
-                "enrollment",
-                enrollment.id,
-                now,
-                str(effect.detail.get("reason") or "") or None,
-                dict(effect.detail),
-            )
+        writer = WRITERS.get(type(effect))
+        if writer is None:
+            raise UnknownEffect(f"no writer for the effect {type(effect).__name__}")
+        writer(session, enrollment, effect, actor, now)
 
 
+@_writes(UpdateTask)
+def _update_task(
+    session: Session, enrollment: Enrollment, effect: UpdateTask, actor: str, now: datetime
+) -> None:
+    task = engine_task(session, enrollment.id, effect.task)
+    status = effect.status
+    if status == "ready" and task.assignee:
+        status = "in-progress"  # resumed work goes back to whoever had claimed it
+    if effect.due is not None:
+        task.due_at = effect.due
+        task.escalated_at = None  # a new deadline: escalate again if it passes
+    set_status(
+        session, task, status, actor, now, "enrollment on hold" if status == "on-hold" else None
+    )
+
+
+@_writes(CancelTask)
+def _cancel_task(
+    session: Session, enrollment: Enrollment, effect: CancelTask, actor: str, now: datetime
+) -> None:
+    task = engine_task(session, enrollment.id, effect.task)
+    set_status(session, task, "cancelled", actor, now, effect.reason[:300])
+
+
+@_writes(ScheduleTimer)
+def _schedule_timer(
+    session: Session, enrollment: Enrollment, effect: ScheduleTimer, actor: str, now: datetime
+) -> None:
+    session.add(
+        Timer(
+            id=f"{enrollment.id}:{effect.timer}",
+            enrollment_id=enrollment.id,
+            engine_timer=effect.timer,
+            step=effect.step,
+            due_at=effect.due,
+        )
+    )
+
+
+@_writes(CancelTimer)
+def _cancel_timer(
+    session: Session, enrollment: Enrollment, effect: CancelTimer, actor: str, now: datetime
+) -> None:
+    timer = session.get(Timer, f"{enrollment.id}:{effect.timer}")
+    if timer is not None and timer.fired_at is None:
+        timer.cancelled_at = now
+        session.add(timer)
+
+
+@_writes(Notify)
+def _notify(
+    session: Session, enrollment: Enrollment, effect: Notify, actor: str, now: datetime
+) -> None:
+    payload: dict[str, Any] = {"step": effect.step, "priority": effect.priority}
+    outbox(session, enrollment.id, "notification", effect.role, payload, now, detail=effect.text)
+
+
+@_writes(EnrollmentChanged)
+def _enrollment_changed(
+    session: Session, enrollment: Enrollment, effect: EnrollmentChanged, actor: str, now: datetime
+) -> None:
+    payload: dict[str, Any] = {"status": effect.status, "outcome": effect.outcome}
+    outbox(session, enrollment.id, "enrollment_changed", None, payload, now)
+
+
+@_writes(AuditEntry)
+def _audit_entry(
+    session: Session, enrollment: Enrollment, effect: AuditEntry, actor: str, now: datetime
+) -> None:
+    reason = str(effect.detail.get("reason") or "") or None
+    audit(
+        session, actor, effect.action, "enrollment", enrollment.id, now, reason, dict(effect.detail)
+    )
+
+
+@_writes(CreateTask)
 def _create_task(
     session: Session, enrollment: Enrollment, effect: CreateTask, actor: str, now: datetime
 ) -> None:
@@ -233,4 +271,10 @@ def audit(
                 "detail": detail or {},
             }
         )
+    )
+
+
+if unwritten_effects():  # at import: the API, the workers and the tests all refuse to start
+    raise UnknownEffect(
+        "effects without a writer: " + ", ".join(sorted(k.__name__ for k in unwritten_effects()))
     )

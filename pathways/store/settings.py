@@ -1,21 +1,60 @@
-"""Where the database and the broker are, from the environment, with embedded defaults."""
+"""carepath's settings, read from the environment (CAREPATH_*) in one place.
+
+The entry points (the `carepath` commands, the Celery app, the jobs) ask `settings()`; the
+engine core never reads the environment. Every variable is listed in docs/operations.md.
+"""
 
 from __future__ import annotations
 
-import os
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_DATABASE = "sqlite:///carepath.db"
+SHORTEST_ADMIN_TOKEN = 16
+
+
+class Settings(BaseSettings):
+    """Every CAREPATH_* setting, typed, with the embedded defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAREPATH_", env_ignore_empty=True, str_strip_whitespace=True, extra="ignore"
+    )
+
+    database_url: str = EMBEDDED_DATABASE
+    broker_url: str = "memory://"
+    admin_token: str | None = None
+    recover_after_seconds: float = Field(default=30.0, gt=0)
+    quarantine_after: int = 5
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    webhook_secret: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg(cls, url: str) -> str:
+        # `postgresql://` as hosting providers give it means the psycopg 3 driver here.
+        for scheme in ("postgresql://", "postgres://"):
+            if url.startswith(scheme):
+                return "postgresql+psycopg://" + url.removeprefix(scheme)
+        return url
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, token: str | None) -> str | None:
+        if token is not None and len(token) < SHORTEST_ADMIN_TOKEN:
+            raise ValueError(f"must be {SHORTEST_ADMIN_TOKEN}+ characters")
+        return token
+
+
+def settings() -> Settings:
+    """The settings as the environment has them now (read at each entry point)."""
+    return Settings()
 
 
 def database_url() -> str:
     """The database URL from the environment, or the embedded default."""
-    url = os.environ.get("CAREPATH_DATABASE_URL", "").strip()
-    for scheme in ("postgresql://", "postgres://"):
-        if url.startswith(scheme):
-            url = "postgresql+psycopg://" + url.removeprefix(scheme)
-    return url or EMBEDDED_DATABASE
+    return settings().database_url
 
 
 def broker_url() -> str:
     """The Celery broker (CAREPATH_BROKER_URL, e.g. redis://...), or the in-process memory one."""
-    return os.environ.get("CAREPATH_BROKER_URL", "").strip() or "memory://"
+    return settings().broker_url

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from sqlalchemy import CursorResult, Engine, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from pathways.store.settings import settings
 from pathways.store.tables import OutboxMessage, WebhookDelivery, WebhookSubscription
 from pathways.store.webhook_signing import is_legacy, legacy_signature, signed_headers
 
@@ -47,17 +47,12 @@ FIRST_RETRY = timedelta(seconds=5)
 GROWTH = 3  # each wait three times the one before: 12 attempts span about a day
 LONGEST_RETRY = timedelta(hours=6)
 JITTER = 0.1  # up to 10 % added, never taken off: no retry comes sooner than documented
-DEFAULT_MAX_ATTEMPTS = 12
 ERROR_LENGTH = 500  # WebhookDelivery.last_error
 
 
 def max_attempts() -> int:
     """CAREPATH_WEBHOOK_MAX_ATTEMPTS (default 12): tries before a delivery is dead."""
-    value = os.environ.get("CAREPATH_WEBHOOK_MAX_ATTEMPTS", "").strip()
-    attempts = int(value) if value else DEFAULT_MAX_ATTEMPTS
-    if attempts < 1:
-        raise ValueError("CAREPATH_WEBHOOK_MAX_ATTEMPTS must be 1 or more")
-    return attempts
+    return settings().webhook_max_attempts
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""The CAREPATH_* settings: one typed object, read from the environment at the entry points."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from pathways.cli import cli
+from pathways.store.settings import EMBEDDED_DATABASE, settings
+
+
+def test_without_environment_the_embedded_defaults_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "BROKER_URL", "ADMIN_TOKEN", "QUARANTINE_AFTER"):
+        monkeypatch.delenv(f"CAREPATH_{name}", raising=False)
+    monkeypatch.setenv("CAREPATH_RECOVER_AFTER_SECONDS", "")  # empty counts as unset
+    read = settings()
+    assert (read.database_url, read.broker_url, read.admin_token) == (
+        EMBEDDED_DATABASE,
+        "memory://",
+        None,
+    )
+    assert (read.recover_after_seconds, read.quarantine_after, read.webhook_max_attempts) == (
+        30.0,
+        5,
+        12,
+    )
+
+
+def test_a_postgresql_url_is_given_the_psycopg_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREPATH_DATABASE_URL", " postgres://carepath@db/carepath ")
+    assert settings().database_url == "postgresql+psycopg://carepath@db/carepath"
+
+
+def test_an_admin_token_shorter_than_16_characters_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CAREPATH_ADMIN_TOKEN", "short")
+    with pytest.raises(ValidationError, match="16"):
+        settings()
+
+
+def test_carepath_api_names_the_setting_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREPATH_ADMIN_TOKEN", "short")
+    result = CliRunner().invoke(cli, ["api"])
+    assert result.exit_code == 2
+    assert "CAREPATH_ADMIN_TOKEN: Value error, must be 16+ characters" in result.output
+
+
+def test_a_webhook_attempt_limit_below_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREPATH_WEBHOOK_MAX_ATTEMPTS", "0")
+    with pytest.raises(ValidationError, match="webhook_max_attempts"):
+        settings()
