@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -156,7 +157,8 @@ class IdentityProvider:
         for group, role in self.config.role_map:
             if group in groups:
                 actor = str(claims.get("preferred_username") or claims["sub"])
-                return Principal(actor, role)
+                expires = datetime.fromtimestamp(float(claims["exp"]), UTC)  # checked already
+                return Principal(actor, role, expires)
         mapping = ", ".join(f"{group}={role}" for group, role in self.config.role_map)
         raise NoRole(
             f"none of the groups in the token's '{self.config.role_claim}' claim "

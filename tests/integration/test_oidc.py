@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -123,13 +124,17 @@ def test_the_full_code_flow_with_pkce_ends_with_a_credential_that_me_accepts(
 def test_a_provider_token_is_accepted_with_the_role_its_group_maps_to(
     carepath: TestClient,
 ) -> None:
-    answer = me(carepath, page_token(carepath, "leo.lab"))
-    assert answer.json() == {
+    token = page_token(carepath, "leo.lab")
+    answer = me(carepath, token).json()
+    expires = datetime.fromisoformat(answer.pop("expires_at"))
+    assert answer == {
         "actor": "leo.lab",
         "role": "lab",
         "permissions": ["read", "queue", "work"],
         "sees_patients": True,
     }
+    # /me tells the page when the provider's token runs out: its exp claim
+    assert expires == datetime.fromtimestamp(decoded(segments(token)[1])["exp"], UTC)
 
 
 def test_an_es256_signed_token_is_accepted(sqlite: Engine, oidc_issuer: str) -> None:
