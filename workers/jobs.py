@@ -61,11 +61,11 @@ def apply(engine: Engine, event_id: int, attempts: int = 5, backlog: int = 0) ->
     of its events were applied meanwhile."""
     with SqlAlchemyUnitOfWork(engine) as uow:
         also = ready_enrollments(uow.session, min(backlog, BATCH_LIMIT)) if backlog else []
-    stop_before: int | None = None
+    failed_here: set[int] = set()
     for attempt in range(1, attempts + 1):
         try:
             with SqlAlchemyUnitOfWork(engine) as uow:
-                outcomes = apply_events(uow, event_id, now(), also=also, stop_before=stop_before)
+                outcomes = apply_events(uow, event_id, now(), also=also, set_aside=failed_here)
             break
         except ConcurrentUpdate:
             log.info("event %s: enrollment changed concurrently (attempt %s)", event_id, attempt)
@@ -80,11 +80,11 @@ def apply(engine: Engine, event_id: int, attempts: int = 5, backlog: int = 0) ->
                 type(failed.cause).__name__,
                 "; quarantined for an administrator" if quarantined else "; will be retried",
             )
-            stop_before = failed.event_id  # the others of the unit are not held back by it
+            failed_here.add(failed.event_id)  # the others of the unit are not held back by it
     else:
         raise ConcurrentUpdate(f"event {event_id}: still contended after {attempts} attempts")
     mine = next(outcome for outcome in outcomes if outcome.event_id == event_id)
-    if stop_before == event_id:
+    if event_id in failed_here:
         mine = Applied(event_id, "failed", "its application failed: see the event's attempts")
     log.info("event %s %s (%s in this commit)", event_id, mine.outcome, len(outcomes))
     return mine

@@ -12,7 +12,7 @@ foreign-key checks of rows inserted for it), then its tasks and timers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,13 +67,13 @@ def apply_events(
     now: datetime,
     *,
     also: Iterable[str] = (),
-    stop_before: int | None = None,
+    set_aside: Collection[int] = (),
 ) -> list[Applied]:
     """Apply event `event_id` and every earlier unprocessed event of its enrollment, in order.
 
     `also` names other enrollments whose oldest ready events join the same commit (group
-    commit; those already locked by another worker are skipped). `stop_before` leaves that event
-    and the later ones of its enrollment for another time (after a failure). Commits."""
+    commit; those already locked by another worker are skipped). `set_aside` names events that
+    failed in this job: each, and the later events of its enrollment, wait. Commits."""
     session = uow.session
     first = _locked_enrollment_of(uow, event_id)
     if first is None:
@@ -99,7 +99,7 @@ def apply_events(
             if enrollment is first
             else events[:PER_ENROLLMENT]
         )
-        outcomes.extend(_apply_in_order(session, enrollment, events, now, stop_before))
+        outcomes.extend(_apply_in_order(session, enrollment, events, now, set_aside))
     if not any(outcome.event_id == event_id for outcome in outcomes):
         outcomes.append(_settled(session, event_id))
     uow.commit()
@@ -147,7 +147,7 @@ def _apply_in_order(
     enrollment: Enrollment,
     events: list[PathwayEvent],
     now: datetime,
-    stop_before: int | None,
+    set_aside: Collection[int],
 ) -> list[Applied]:
     """Step the engine through `events` (one enrollment's, in id order) and write it all."""
     if not events:
@@ -159,8 +159,10 @@ def _apply_in_order(
     before = (enrollment.status, enrollment.flag)
     for event in events:
         assert event.id is not None
-        if event.quarantined_at is not None or event.id == stop_before:
-            blocked = f"waiting behind event {event.id}, which failed and awaits an administrator"
+        if event.quarantined_at is not None or event.id in set_aside:
+            blocked = f"waiting behind event {event.id}, which failed" + (
+                " and awaits an administrator" if event.quarantined_at is not None else ""
+            )
             waiting = events[len(outcomes) :]
             outcomes.extend(
                 Applied(e.id or 0, "waiting", blocked, e.enrollment_id) for e in waiting
