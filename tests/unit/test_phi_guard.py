@@ -38,6 +38,13 @@ def test_values_too_short_to_tell_apart_are_not_looked_for(tmp_path: Path) -> No
     assert leaks([log], ["M", "GET"]) == []
 
 
+def test_values_that_read_as_codes_are_not_looked_for(tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    log.write_text("event 7 waiting (1 in this commit)\n")  # fuzzing registered 'waiting'
+    assert phi_guard.leaks([log], ["waiting", "Waiting Patient"]) == []
+    assert [leak.value for leak in phi_guard.leaks([log], ["event 7"])] == ["event 7"]
+
+
 def test_a_record_logged_in_this_process_reaches_the_guarded_file() -> None:
     marker = "phi-guard-self-check-4f1c"
     logging.getLogger("workers.jobs").debug("%s", marker)
