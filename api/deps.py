@@ -90,3 +90,15 @@ def enqueue(request: Request) -> Callable[[int], None]:
 
 
 EnqueueDep = Annotated[Callable[[int], None], Depends(enqueue)]
+
+
+def administrator(request: Request, who: CallerDep) -> Principal:
+    """The admin role only (403 otherwise): operations on the system itself."""
+    if who.role != "admin":
+        raise HTTPException(
+            403, f"the {who.role} role may not {request.method} {request.url.path} (admin only)"
+        )
+    return who
+
+
+Administrator = Annotated[Principal, Depends(administrator)]

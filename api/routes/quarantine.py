@@ -6,11 +6,10 @@ Ids, types and error classes only: the event's data stays in the store.
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from api.deps import CallerDep, EngineDep, EnqueueDep, SessionDep
-from api.security import Principal
+from api.deps import Administrator, EngineDep, EnqueueDep, SessionDep
 from pathways.store.quarantine import (
     NotQuarantined,
     quarantined_events,
@@ -21,15 +20,6 @@ from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 router = APIRouter(prefix="/events", tags=["operations"])
 EventId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-
-
-def _administrator(who: CallerDep) -> Principal:
-    if who.role != "admin":
-        raise HTTPException(403, "only an administrator may settle quarantined events")
-    return who
-
-
-Administrator = Annotated[Principal, Depends(_administrator)]
 
 
 class QuarantinedEvent(BaseModel):

@@ -7,25 +7,13 @@ and removing are operator commands (`carepath webhooks retry|disable|remove`).
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import CallerDep, SessionDep
-from api.security import Principal
+from api.deps import Administrator, SessionDep
 from pathways.store.webhook_admin import dead_letters
 
 router = APIRouter(prefix="/webhooks", tags=["operations"])
-
-
-def _admin(who: CallerDep) -> Principal:
-    if who.role != "admin":
-        raise HTTPException(
-            403, f"the {who.role} role may not read webhook deliveries (admin only)"
-        )
-    return who
-
-
-Admin = Annotated[Principal, Depends(_admin)]
 
 
 class DeadLetterOut(BaseModel):
@@ -42,7 +30,7 @@ class DeadLetterOut(BaseModel):
 
 @router.get("/dead-letters")
 def list_dead_letters(
-    who: Admin,
+    who: Administrator,
     db: SessionDep,
     subscription: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> list[DeadLetterOut]:
