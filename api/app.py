@@ -30,6 +30,7 @@ from api.routes import (
     tasks,
     webhooks,
 )
+from pathways.service.bus import Service
 
 
 def create_app(
@@ -45,8 +46,8 @@ def create_app(
     app = FastAPI(
         title="carepath", version="0.1.0", description="Care pathways for spinal-cancer treatment"
     )
-    app.state.engine = engine
-    app.state.enqueue = enqueue
+    app.state.engine = engine  # reads
+    app.state.service = Service.on(engine, enqueue=enqueue)  # writes: one command, one handler
     app.state.admin_token = admin_token
     app.state.oidc = IdentityProvider(oidc) if oidc else None
     problems.install(app)

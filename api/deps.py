@@ -10,6 +10,7 @@ from sqlmodel import Session
 from api.oidc import bearer_principal, looks_like_jwt
 from api.read_audit import PatientView
 from api.security import Permission, Principal, TokenRefused, principal
+from pathways.service.bus import Service
 from pathways.store.database import reading
 
 
@@ -83,13 +84,13 @@ def patient_view(request: Request, db: SessionDep, who: CallerDep) -> PatientVie
 PatientViewDep = Annotated[PatientView, Depends(patient_view)]
 
 
-def enqueue(request: Request) -> Callable[[int], None]:
-    """How to ask a worker to apply an event (after the commit)."""
-    found: Callable[[int], None] = request.app.state.enqueue
+def service(request: Request) -> Service:
+    """The write side: every write a route makes is a command this service handles."""
+    found: Service = request.app.state.service
     return found
 
 
-EnqueueDep = Annotated[Callable[[int], None], Depends(enqueue)]
+ServiceDep = Annotated[Service, Depends(service)]
 
 
 def administrator(request: Request, who: CallerDep) -> Principal:

@@ -11,17 +11,16 @@ sent, so a failed audit write fails the response too.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.security import Principal
-from pathways.store.tables import OPEN_TASK_STATUSES, AuditLog, Enrollment, StaffTask
+from pathways.service.bus import Service
+from pathways.service.commands import RecordPatientReads
+from pathways.store.tables import OPEN_TASK_STATUSES, Enrollment, StaffTask
 
 SHOWN = "carepath.patients_shown"  # the scope key: {"actor": str, "patients": set[str]}
 
@@ -91,27 +90,12 @@ class ReadAudit:
         async def audited(message: Message) -> None:
             shown = scope.get(SHOWN)
             if message["type"] == "http.response.start" and message["status"] == 200 and shown:
-                engine: Engine = scope["app"].state.engine
-                await run_in_threadpool(_write, engine, shown, f"{scope['method']} {scope['path']}")
+                service: Service = scope["app"].state.service
+                via = f"{scope['method']} {scope['path']}"
+                reads = RecordPatientReads(
+                    actor=shown["actor"], patient_ids=tuple(shown["ids"]), via=via
+                )
+                await run_in_threadpool(service.handle, reads)
             await send(message)
 
         await self.app(scope, receive, audited)
-
-
-def _write(engine: Engine, shown: dict[str, Any], via: str) -> None:
-    at = datetime.now(UTC)
-    rows = [
-        {
-            "actor": shown["actor"],
-            "action": "patient_read",
-            "target_type": "patient",
-            "target_id": patient_id,
-            "at": at,
-            "reason": None,
-            "detail": {"via": via},  # the path holds ids only; the query (a search) is left out
-        }
-        for patient_id in sorted(shown["ids"])
-    ]
-    with Session(engine) as session:
-        session.execute(insert(AuditLog).values(rows))
-        session.commit()

@@ -5,25 +5,21 @@ The roles are the closed set of pathways/roles.py: `admin`; `navigator`; `dashbo
 role's queue. A role outside the set has no permission at all, here or anywhere.
 """
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from pathways.roles import PRIVILEGED_ROLES, STAFF_ROLES, unknown_role
 from pathways.roles import ROLES as ROLES  # the closed set, for OpenID Connect's group mapping
 from pathways.roles import known_role as known_role
-from pathways.store.effects import audit
 from pathways.store.tables import ApiToken
+from pathways.store.tokens import UnknownRole as UnknownRole
+from pathways.store.tokens import digest
 
 PRIVILEGED = PRIVILEGED_ROLES
-
-TOKEN_LIFETIME = timedelta(days=90)  # the default: a quarter, then a new token
-LONGEST_LIFETIME = timedelta(days=365)  # a token nobody renews for a year is forgotten
 
 
 class Permission(StrEnum):
@@ -58,10 +54,6 @@ class TokenRefused(Exception):
         self.detail = detail
 
 
-class UnknownRole(ValueError):
-    """A token was asked for a role outside the closed set."""
-
-
 @dataclass(frozen=True)
 class Principal:
     """The caller: an actor name for the audit log, a role, and when the credential expires."""
@@ -85,53 +77,6 @@ class Principal:
     def works_role(self, role: str) -> bool:
         """Whether this caller may act on a task of `role` (staff only on their own)."""
         return self.role in ("admin", "navigator") or self.role == role
-
-
-def digest(token: str) -> str:
-    """The SHA-256 of a token, as stored."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def issue_token(
-    session: Session,
-    role: str,
-    actor: str,
-    lifetime: timedelta = TOKEN_LIFETIME,
-    now: datetime | None = None,
-    by: str = "operator",
-) -> str:
-    """Create a token for a known role (audited as `by`); only its hash is kept: shown once."""
-    if not known_role(role):
-        raise UnknownRole(unknown_role(role))
-    if not timedelta(0) < lifetime <= LONGEST_LIFETIME:
-        raise ValueError(f"a token lives at most {LONGEST_LIFETIME.days} days, and more than 0")
-    token, at = secrets.token_urlsafe(32), now or datetime.now(UTC)
-    row = ApiToken(
-        token_hash=digest(token), role=role, actor=actor, created_at=at, expires_at=at + lifetime
-    )
-    session.add(row)
-    session.flush()  # the id, for the audit row
-    detail = {"role": role, "actor": actor, "expires_at": row.expires_at.isoformat()}
-    audit(session, by, "token_created", "api_token", str(row.id), at, None, detail)
-    return token
-
-
-def tokens(session: Session) -> list[ApiToken]:
-    """Every token issued, newest first (hashes included: never show them)."""
-    return list(session.exec(select(ApiToken).order_by(col(ApiToken.id).desc())))
-
-
-def revoke_token(
-    session: Session, token_id: int, by: str, reason: str | None, now: datetime
-) -> ApiToken | None:
-    """Revoke a token (audited); None when there is no such token. Revoking twice is a no-op."""
-    row = session.get(ApiToken, token_id)
-    if row is None or row.revoked_at is not None:
-        return row
-    row.revoked_at = now
-    session.add(row)
-    audit(session, by, "token_revoked", "api_token", str(token_id), now, reason, {})
-    return row
 
 
 def principal(

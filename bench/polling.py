@@ -339,7 +339,7 @@ def _template(engine: Engine, number: int, plan: Plan, now: datetime) -> str:
     if plan.fate in ("on_hold", "withdrawn"):
         event_type = "hold" if plan.fate == "on_hold" else "withdraw"
         reason = "admitted for pain control" if event_type == "hold" else "moved away"
-        from pathways.store.demo import record_and_apply
+        from pathways.service.demo import record_and_apply
 
         data = {"reason": reason}
         record_and_apply(engine, enrollment.id, event_type, data, max(moment, stop), ACTOR)
@@ -433,7 +433,7 @@ def _usual(definition: Any, task: Any) -> dict[str, Any]:
                 fields = step.record
             break
         pending.extend(found.callees.values())
-    from pathways.store.demo import usual_record
+    from pathways.service.demo import usual_record
 
     return usual_record(fields, USUAL_VALUES, "as usual")
 

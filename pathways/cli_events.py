@@ -6,16 +6,14 @@ seconds (CAREPATH_RECOVER_AFTER_SECONDS after it was recorded)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pathways.cli_group import cli
 
 if TYPE_CHECKING:
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+    from pathways.service.commands import Command
 
 
 @cli.group()
@@ -49,9 +47,9 @@ def list_quarantined() -> None:
 @click.option("--actor", default="admin", show_default=True, help="Who settles it (audited).")
 def retry(event_id: int, actor: str) -> None:
     """Put a quarantined event back in line, once its cause is fixed."""
-    from pathways.store.quarantine import retry_event
+    from pathways.service.commands import RetryEvent
 
-    _settle(lambda uow, now: retry_event(uow, event_id, actor, now))
+    _settle(RetryEvent(event_id=event_id, actor=actor))
     click.echo(f"event {event_id} will be retried; the recovery sweep applies it")
 
 
@@ -61,25 +59,21 @@ def retry(event_id: int, actor: str) -> None:
 @click.option("--actor", default="admin", show_default=True, help="Who settles it (audited).")
 def reject(event_id: int, reason: str, actor: str) -> None:
     """End a quarantined event unapplied, so the events after it go on."""
-    from pathways.store.quarantine import reject_event
+    from pathways.service.commands import RejectEvent
 
     if not reason.strip() or "\x00" in reason or len(reason) > 300:
         raise click.BadParameter("give a reason of 1 to 300 characters", param_hint="--reason")
-    _settle(lambda uow, now: reject_event(uow, event_id, actor, reason.strip(), now))
+    _settle(RejectEvent(event_id=event_id, reason=reason.strip(), actor=actor))
     click.echo(f"event {event_id} rejected; the recovery sweep applies what waited behind it")
 
 
-def _settle(action: Callable[[SqlAlchemyUnitOfWork, datetime], object]) -> None:
-    from pathways.cli_operations import _migrated_engine
+def _settle(command: Command[Any]) -> None:
+    from pathways.cli_operations import service
     from pathways.store.quarantine import NotQuarantined
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
-    engine = _migrated_engine()
-    try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            action(uow, datetime.now(UTC))
-    except NotQuarantined as error:
-        click.echo(f"error: {error}: see `carepath events quarantined`", err=True)
-        sys.exit(1)
-    finally:
-        engine.dispose()
+    with service() as writes:
+        try:
+            writes.handle(command)
+        except NotQuarantined as error:
+            click.echo(f"error: {error}: see `carepath events quarantined`", err=True)
+            sys.exit(1)

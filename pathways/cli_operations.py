@@ -4,7 +4,8 @@ replay and webhooks. Registered on the `carepath` group; they import the store l
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from api.oidc_settings import OidcConfig
+    from pathways.service.bus import Service
     from pathways.store.settings import Settings
 
 
@@ -28,6 +30,20 @@ def _migrated_engine() -> Engine:
     url = _settings().database_url
     upgrade(url)
     return database_engine(url)
+
+
+@contextmanager
+def service() -> Iterator[Service]:
+    """The write side over the configured database, for one command of the command line.
+
+    It tells no worker of the events it records: the recovery sweep applies them."""
+    from pathways.service.bus import Service
+
+    engine = _migrated_engine()
+    try:
+        yield Service.on(engine)
+    finally:
+        engine.dispose()
 
 
 def _definitions_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,19 +109,18 @@ def replay(enrollment_id: str | None, every: bool, verify: bool) -> None:
 def up(host: str, port: int, definitions_dir: str) -> None:
     """Everything in one process: API, worker and beat, on SQLite, with demo patients."""
     import secrets
-    from datetime import UTC
 
     from api.app import create_app
     from api.logs import serve
-    from pathways.store.demo import PATIENTS, seed
+    from pathways.service.demo import PATIENTS, seed
     from workers.inprocess import InProcessWorker
 
     read = _settings()  # a settings mistake stops us before anything starts
     oidc = _oidc_settings()
     engine = _migrated_engine()
+    worker = InProcessWorker(engine)  # the demo is enrolled through the worker's own service
     with click.progressbar(length=len(PATIENTS), label="Enrolling demo patients") as bar:
-        seed(engine, Path(definitions_dir), datetime.now(UTC), bar.update)
-    worker = InProcessWorker(engine)
+        seed(worker.service, Path(definitions_dir), bar.update)
     worker.start()
     # Embedded mode is for development: without CAREPATH_ADMIN_TOKEN a one-off token is made.
     token = read.admin_token or secrets.token_urlsafe(24)
@@ -126,37 +141,33 @@ def up(host: str, port: int, definitions_dir: str) -> None:
 def seed(patients: int, pathway: str, definitions_dir: str) -> None:
     """Enrol synthetic patients in bulk (rehearsals, benchmarks), with a progress bar."""
     import secrets
-    from datetime import UTC
 
     from pathways.runtime.events import EventRejected
-    from pathways.store.definitions import publish_directory
-    from pathways.store.enrollments import NotFound, enrol, register_patient
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+    from pathways.service.commands import Enrol, PublishLibrary, RegisterPatient
+    from pathways.store.enrollments import NotFound
 
-    engine = _migrated_engine()
     batch = secrets.token_hex(3)
-    try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            publish_directory(
-                uow.session, Path(definitions_dir), "carepath-seed", datetime.now(UTC)
-            )
-            uow.commit()
-        with click.progressbar(range(patients), label=f"Enrolling on {pathway}") as bar:
-            for number in bar:
-                with SqlAlchemyUnitOfWork(engine) as uow:
-                    now = datetime.now(UTC)
+    actor = "carepath-seed"
+    with service() as writes:
+        try:
+            writes.handle(PublishLibrary(paths=(definitions_dir,), actor=actor))
+            with click.progressbar(range(patients), label=f"Enrolling on {pathway}") as bar:
+                for number in bar:
                     mrn = f"SYN-{batch}-{number:07d}"
-                    patient = register_patient(
-                        uow, mrn, f"Synthetic {number}", "carepath-seed", now
+                    name = f"Synthetic {number}"
+                    patient = writes.handle(
+                        RegisterPatient(mrn=mrn, display_name=name, actor=actor)
                     )
-                    enrol(
-                        uow, patient.id, pathway, None, {}, {}, "carepath-seed", now, f"seed:{mrn}"
+                    writes.handle(
+                        Enrol(
+                            patient_id=patient.patient.id,
+                            pathway=pathway,
+                            idempotency_key=f"seed:{mrn}",
+                            actor=actor,
+                        )
                     )
-                    uow.commit()
-    except (NotFound, EventRejected) as error:
-        raise click.ClickException(str(error)) from None
-    finally:
-        engine.dispose()
+        except (NotFound, EventRejected) as error:
+            raise click.ClickException(str(error)) from None
     click.echo(f"enrolled {patients} synthetic patient(s) on {pathway} (batch {batch})")
 
 
@@ -312,33 +323,16 @@ def migrate() -> None:
 @click.option("--actor", default="informaticist", show_default=True)
 def publish(paths: tuple[str, ...], actor: str) -> None:
     """Publish definitions (validated, immutable; the same text again changes nothing)."""
-    from datetime import UTC
+    from pathways.service.commands import PublishLibrary
+    from pathways.store.definitions import DefinitionRejected
 
-    from pathways.store.definitions import DefinitionRejected, publish_directory
-    from pathways.store.definitions import publish as publish_text
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-
-    engine = _migrated_engine()
-    try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            now = datetime.now(UTC)
-            rows = []
-            for path in map(Path, paths):
-                if path.is_dir():
-                    rows.extend(publish_directory(uow.session, path, actor, now))
-                else:
-                    rows.append(
-                        publish_text(
-                            uow.session, path.read_text(encoding="utf-8"), actor, now, str(path)
-                        )
-                    )
-            uow.commit()
-    except DefinitionRejected as rejected:
-        for problem in rejected.problems:
-            click.echo(problem.render(), err=True)
-        raise click.ClickException(rejected.message) from None
-    finally:
-        engine.dispose()
+    with service() as writes:
+        try:
+            rows = writes.handle(PublishLibrary(paths=paths, actor=actor))
+        except DefinitionRejected as rejected:
+            for problem in rejected.problems:
+                click.echo(problem.render(), err=True)
+            raise click.ClickException(rejected.message) from None
     for row in rows:
         click.echo(f"published {row.kind} {row.pathway} v{row.version} ({row.content_hash[:12]})")
 
@@ -375,23 +369,15 @@ def _operator() -> str:
 )
 def token_create(role: str, actor: str | None, days: int) -> None:
     """Issue a token; it is printed once and only its hash is stored (audited)."""
-    from datetime import timedelta
-
-    from api.security import issue_token
     from pathways.roles import known_role, unknown_role
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+    from pathways.service.commands import IssueToken
 
     if not known_role(role):
         raise click.BadParameter(unknown_role(role), param_hint="--role")
-    engine = _migrated_engine()
-    try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            issued = issue_token(
-                uow.session, role, actor or role, timedelta(days=days), by=_operator()
-            )
-            uow.commit()
-    finally:
-        engine.dispose()
+    with service() as writes:
+        issued = writes.handle(
+            IssueToken(role=role, holder=actor or role, days=days, actor=_operator())
+        )
     click.echo(issued)
     click.echo(
         f"a {role} token for {actor or role}, for {days} days: shown once, stored only as a hash",
@@ -406,7 +392,7 @@ def token_list() -> None:
 
     from sqlmodel import Session
 
-    from api.security import tokens
+    from pathways.store.tokens import tokens
 
     engine = _migrated_engine()
     try:
@@ -432,18 +418,10 @@ def token_list() -> None:
 @click.option("--reason", help="Why, for the audit log (e.g. 'left the clinic').")
 def token_revoke(token_id: int, reason: str | None) -> None:
     """Revoke a token by its id (from `token list`): refused from now on (audited)."""
-    from datetime import UTC
+    from pathways.service.commands import RevokeToken
 
-    from api.security import revoke_token
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-
-    engine = _migrated_engine()
-    try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            row = revoke_token(uow.session, token_id, _operator(), reason, datetime.now(UTC))
-            uow.commit()
-    finally:
-        engine.dispose()
+    with service() as writes:
+        row = writes.handle(RevokeToken(token_id=token_id, reason=reason, actor=_operator()))
     if row is None:
         raise click.ClickException(f"no token {token_id} (carepath token list shows them)")
     assert row.revoked_at is not None

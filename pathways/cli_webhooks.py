@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -17,23 +16,41 @@ from pathways.cli_group import cli
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from pathways.service.bus import Service
+
 
 @contextmanager
 def _session() -> Iterator[Session]:
-    """A session on the configured (migrated) database; the caller commits."""
+    """A read session on the configured (migrated) database."""
     from sqlmodel import Session
 
     from pathways.cli_operations import _migrated_engine
-    from pathways.store.webhook_admin import WebhookNotFound
 
     engine = _migrated_engine()
     try:
-        with Session(engine) as session:
+        with _found(), Session(engine) as session:
             yield session
-    except WebhookNotFound as missing:
-        raise click.ClickException(str(missing)) from None
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _service() -> Iterator[Service]:
+    """The write side on the configured database; a missing id is a clean error."""
+    from pathways.cli_operations import service
+
+    with _found(), service() as writes:
+        yield writes
+
+
+@contextmanager
+def _found() -> Iterator[None]:
+    from pathways.store.webhook_admin import WebhookNotFound
+
+    try:
+        yield
+    except WebhookNotFound as missing:
+        raise click.ClickException(str(missing)) from None
 
 
 def _actor_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,18 +75,18 @@ def webhooks_add(url: str, role: str | None, event_type: str | None) -> None:
     printed once: give it to the receiver.
     """
     from pathways.roles import known_role, unknown_role
+    from pathways.service.commands import Subscribe
     from pathways.store.settings import settings
-    from pathways.store.webhook_admin import subscribe
 
     if role is not None and not known_role(role):
         raise click.BadParameter(unknown_role(role), param_hint="--role")
     given = settings().webhook_secret
-    with _session() as session:
+    command = Subscribe(url=url, secret=given, role=role, event_type=event_type)
+    with _service() as writes:
         try:
-            subscription = subscribe(session, url, datetime.now(UTC), given, role, event_type)
+            subscription = writes.handle(command)
         except ValueError as error:
             raise click.BadParameter(str(error)) from None
-        session.commit()
         click.echo(
             f"subscription {subscription.id}: {url} "
             f"(role {role or 'any'}, event {event_type or 'any'})"
@@ -118,11 +135,12 @@ def webhooks_enable(subscription_id: int, actor: str) -> None:
 
 
 def _set_active(subscription_id: int, active: bool, actor: str) -> None:
-    from pathways.store.webhook_admin import set_active
+    from pathways.service.commands import SetSubscriptionActive
 
-    with _session() as session:
-        set_active(session, subscription_id, active, actor, datetime.now(UTC))
-        session.commit()
+    with _service() as writes:
+        writes.handle(
+            SetSubscriptionActive(subscription_id=subscription_id, active=active, actor=actor)
+        )
     click.echo(f"subscription {subscription_id} {'enabled' if active else 'disabled'}")
 
 
@@ -132,7 +150,8 @@ def _set_active(subscription_id: int, active: bool, actor: str) -> None:
 @_actor_option
 def webhooks_remove(subscription_id: int, yes: bool, actor: str) -> None:
     """Delete a subscription and its delivery history (counts kept in the audit log)."""
-    from pathways.store.webhook_admin import delivery_counts, remove
+    from pathways.service.commands import RemoveSubscription
+    from pathways.store.webhook_admin import delivery_counts
 
     with _session() as session:
         counts = delivery_counts(session, subscription_id)
@@ -142,8 +161,8 @@ def webhooks_remove(subscription_id: int, yes: bool, actor: str) -> None:
                 f"delete subscription {subscription_id} and its deliveries ({summary})?",
                 abort=True,
             )
-        remove(session, subscription_id, actor, datetime.now(UTC))
-        session.commit()
+    with _service() as writes:
+        writes.handle(RemoveSubscription(subscription_id=subscription_id, actor=actor))
     click.echo(f"removed subscription {subscription_id} and its deliveries ({summary})")
 
 
@@ -173,7 +192,8 @@ def webhooks_dead(subscription_id: int | None) -> None:
 @_actor_option
 def webhooks_retry(delivery_ids: tuple[int, ...], subscription_id: int | None, actor: str) -> None:
     """Send dead deliveries again, now, with a fresh set of attempts."""
-    from pathways.store.webhook_admin import dead_letters, retry
+    from pathways.service.commands import RetryDeliveries
+    from pathways.store.webhook_admin import dead_letters
 
     if bool(delivery_ids) == (subscription_id is not None):
         raise click.UsageError("give delivery IDs or --subscription, not both or neither")
@@ -181,11 +201,9 @@ def webhooks_retry(delivery_ids: tuple[int, ...], subscription_id: int | None, a
         ids = list(delivery_ids) or [
             letter.delivery_id for letter in dead_letters(session, subscription_id)
         ]
-        now = datetime.now(UTC)
+    with _service() as writes:
         try:
-            for delivery_id in ids:
-                retry(session, delivery_id, actor, now)
+            writes.handle(RetryDeliveries(delivery_ids=tuple(ids), actor=actor))
         except ValueError as error:
             raise click.ClickException(str(error)) from None
-        session.commit()
     click.echo(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} due again now")

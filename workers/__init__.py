@@ -1,4 +1,4 @@
-"""Background work: thin jobs that load by id, call the store and the engine, and commit."""
+"""Background work: Celery tasks and the embedded worker; each job a command for its handler."""
 
 # The Celery queues: applying events (scale these workers), sweeps, and webhook posts.
 QUEUES = ("events", "sweeps", "deliveries")

@@ -1,4 +1,4 @@
-"""The Celery app (distributed mode): built from settings, thin tasks over workers.jobs.
+"""The Celery app (distributed mode): built from settings, thin tasks over the handlers.
 
 Three queues, so that no kind of work can starve another: `events` (applying events: scale
 these workers), `sweeps` (timers, recovery, escalation, outbox fan-out: short and bounded) and
@@ -16,13 +16,16 @@ import logging
 from functools import cache
 
 from celery import Celery, signals
-from sqlalchemy import Engine
+from celery.exceptions import SoftTimeLimitExceeded
 
+from pathways.service.bus import Service
+from pathways.service.commands import ApplyEvents
 from pathways.store import logs
 from pathways.store.database import database_engine
 from pathways.store.settings import broker_url, database_url
 from pathways.store.webhooks import BATCH, POST_TIMEOUT_SECONDS
-from workers import QUEUES, jobs
+from workers import QUEUES
+from workers.service import worker_service
 from workers.sweeps import SWEEPS, Sweep
 
 __all__ = ["QUEUES", "ROUTES", "app", "enqueue_event"]
@@ -75,8 +78,10 @@ def _scrubbed_logs(loglevel: int | str | None = None, **_: object) -> None:
 
 
 @cache
-def _engine() -> Engine:
-    return database_engine(database_url())
+def _service() -> Service:
+    # A soft time limit ends a webhook run at once, counting no attempt (its lease expires).
+    engine = database_engine(database_url())
+    return worker_service(engine, enqueue_event, interrupts=(SoftTimeLimitExceeded,))
 
 
 def enqueue_event(event_id: int) -> None:
@@ -87,7 +92,7 @@ def enqueue_event(event_id: int) -> None:
 @app.task(name="carepath.apply_event", soft_time_limit=EVENT_LIMITS[0], time_limit=EVENT_LIMITS[1])
 def apply_event(event_id: int) -> str:
     """Apply one stored event (and those before it in its enrollment), with group commit."""
-    return jobs.apply(_engine(), event_id, backlog=_backlog()).outcome
+    return _service().handle(ApplyEvents(event_id=event_id, backlog=_backlog())).outcome
 
 
 def _backlog() -> int:
@@ -104,7 +109,7 @@ def _register(sweep: Sweep) -> None:
     soft, hard = DELIVERY_LIMITS if sweep.queue == "deliveries" else SWEEP_LIMITS
 
     def run() -> int:
-        return sweep.run(_engine(), enqueue_event)
+        return sweep.run(_service())
 
     run.__name__, run.__doc__ = sweep.name, f"Beat, every {sweep.every:g} s: {sweep.what}"
     app.task(name=f"carepath.{sweep.name}", soft_time_limit=soft, time_limit=hard)(run)

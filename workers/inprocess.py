@@ -1,6 +1,6 @@
 """The embedded mode's worker and beat: threads in the API's process, an in-process queue.
 
-The same jobs as the Celery tasks, with a queue.Queue for the broker, and the same split as
+The same commands as the Celery tasks, with a queue.Queue for the broker, and the same split as
 the Celery queues: events, sweeps and webhook deliveries each have a thread of their own, so a
 slow webhook receiver holds up neither events nor timers. Nothing is lost if the
 process stops: events live in the database and the recovery sweep re-applies any left behind.
@@ -16,7 +16,8 @@ from functools import partial
 
 from sqlalchemy import Engine
 
-from workers import jobs
+from pathways.service.commands import ApplyEvents
+from workers.service import worker_service
 from workers.sweeps import SWEEPS, Sweep
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class InProcessWorker:
     """A worker thread applying queued events, a beat thread for sweeps, a deliverer thread."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self.service = worker_service(engine, self.enqueue)
         self.events: queue.Queue[int] = queue.Queue()
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -58,8 +59,8 @@ class InProcessWorker:
                 event_id = self.events.get(timeout=0.5)
             except queue.Empty:
                 continue
-            apply = partial(jobs.apply, self.engine, event_id, backlog=self.events.qsize())
-            self._guarded(f"event {event_id}", apply)
+            command = ApplyEvents(event_id=event_id, backlog=self.events.qsize())
+            self._guarded(f"event {event_id}", partial(self.service.handle, command))
 
     def _beat(self) -> None:
         self._every([sweep for sweep in SWEEPS if sweep.queue != "deliveries"])
@@ -77,7 +78,7 @@ class InProcessWorker:
             for sweep in sweeps:
                 if elapsed >= due[sweep.name]:
                     due[sweep.name] = elapsed + sweep.every
-                    self._guarded(sweep.name, partial(sweep.run, self.engine, self.enqueue))
+                    self._guarded(sweep.name, partial(sweep.run, self.service))
 
     def _guarded(self, what: str, job: Callable[[], object]) -> None:
         # One failing job must not stop the thread: the sweeps retry what is left.

@@ -1,6 +1,6 @@
 """What beat runs, and how often: one registry for Celery beat and the embedded worker.
 
-Each sweep is a job of `workers.jobs` taking the engine and a way to enqueue events; Celery
+Each sweep is a command run by its handler (pathways/service/sweeps.py, webhooks.py); Celery
 registers a task per sweep (`carepath.<name>`, on the sweep's queue, with its time limits)
 and schedules it, and the embedded worker's beat thread runs the same list.
 """
@@ -10,9 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
-from workers import jobs
+from pathways.service.bus import Service
+from pathways.service.commands import (
+    DeliverWebhooks,
+    DispatchOutbox,
+    EscalateOverdueTasks,
+    FireDueTimers,
+    RefreshProjections,
+    RequeueLostEvents,
+)
 
 
 @dataclass(frozen=True)
@@ -21,7 +27,7 @@ class Sweep:
 
     name: str
     every: float  # seconds
-    run: Callable[[Engine, jobs.Enqueue], int]
+    run: Callable[[Service], int]
     what: str
     queue: str = "sweeps"
 
@@ -32,30 +38,40 @@ class Sweep:
 
 
 SWEEPS: tuple[Sweep, ...] = (
-    Sweep("fire_timers", 1.0, jobs.fire_timers, "Due timers become events."),
-    Sweep("recover", 5.0, jobs.recover, "Events left unprocessed are enqueued again."),
+    Sweep(
+        "fire_timers",
+        1.0,
+        lambda service: service.handle(FireDueTimers()),
+        "Due timers become events.",
+    ),
+    Sweep(
+        "recover",
+        5.0,
+        lambda service: service.handle(RequeueLostEvents()),
+        "Events left unprocessed are enqueued again.",
+    ),
     Sweep(
         "refresh_projections",
         1.0,
-        lambda engine, _: jobs.refresh_projections(engine),
+        lambda service: service.handle(RefreshProjections()),
         "Course projections that lag their enrollment's state are refreshed.",
     ),
     Sweep(
         "escalate",
         60.0,
-        lambda engine, _: jobs.escalate(engine),
+        lambda service: service.handle(EscalateOverdueTasks()),
         "Overdue tasks escalate to the navigator.",
     ),
     Sweep(
         "dispatch",
         5.0,
-        lambda engine, _: jobs.dispatch(engine),
+        lambda service: service.handle(DispatchOutbox()),
         "New outbox messages fan out into one delivery per matching subscriber.",
     ),
     Sweep(
         "deliver",
         5.0,
-        lambda engine, _: jobs.deliver(engine),
+        lambda service: service.handle(DeliverWebhooks()).delivered,
         "Due deliveries are posted to webhook subscribers.",
         queue="deliveries",
     ),

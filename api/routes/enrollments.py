@@ -12,26 +12,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import and_, exists, or_, text
+from sqlalchemy import and_, exists, or_
 from sqlmodel import Session, col, select
 
-from api.accepted import EventAccepted, record_then_enqueue
-from api.deps import EngineDep, EnqueueDep, Navigator, PatientViewDep, Reader, SessionDep
+from api.accepted import EventAccepted
+from api.deps import Navigator, PatientViewDep, Reader, ServiceDep, SessionDep
 from api.security import Permission
 from pathways.runtime.progress import OpenStep, progress
 from pathways.runtime.simulation import TimelineRow, project
+from pathways.service.commands import Enrol, RecordEvent
+from pathways.service.enrolment import IdempotencyConflict
 from pathways.store.definitions import pinned
-from pathways.store.enrollments import NotFound, enrol, record_event
-from pathways.store.events import ENROLLED
+from pathways.store.enrollments import NotFound
 from pathways.store.tables import (
     OPEN_TASK_STATUSES,
     Enrollment,
     PathwayDefinition,
-    PathwayEvent,
     Patient,
     StaffTask,
 )
-from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 router = APIRouter(prefix="/enrollments", tags=["enrollments"])
 
@@ -139,55 +138,26 @@ class EnrollmentDetail(BaseModel):
 
 @router.post("", status_code=201)
 def create_enrollment(
-    body: EnrollmentCreate, who: Navigator, engine: EngineDep, response: Response
+    body: EnrollmentCreate, who: Navigator, service: ServiceDep, db: SessionDep, response: Response
 ) -> EnrollmentDetail:
     """Enrol a patient (201); the same idempotency key again gives that enrollment (200)."""
-    now = datetime.now(UTC)
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        if uow.locks_rows:  # two first tries with one key must not both enrol (SQLite: serial)
-            uow.session.connection().execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"enrol:{body.idempotency_key}"},
-            )
-        enrollment = _enrolled_with(uow.session, body.idempotency_key)
-        if enrollment is None:
-            enrollment = enrol(
-                uow,
-                body.patient_id,
-                body.pathway,
-                body.version,
-                body.parameters,
-                body.patient,
-                who.actor,
-                now,
-                body.idempotency_key,
-            )
-            uow.commit()
-        elif not _same_request(enrollment, body):
-            raise HTTPException(
-                409,
-                f"idempotency key '{body.idempotency_key}' already enrolled another patient "
-                "or pathway: send a new key for a new enrollment",
-            )
-        else:
-            response.status_code = 200
-        response.headers["Location"] = f"/enrollments/{enrollment.id}"
-        return _detail(uow.session, enrollment, now)
-
-
-def _same_request(enrollment: Enrollment, body: EnrollmentCreate) -> bool:
-    return (enrollment.patient_id, enrollment.pathway) == (body.patient_id, body.pathway) and (
-        body.version in (None, enrollment.pathway_version)
+    command = Enrol(
+        patient_id=body.patient_id,
+        pathway=body.pathway,
+        version=body.version,
+        parameters=body.parameters,
+        patient=body.patient,
+        idempotency_key=body.idempotency_key,
+        actor=who.actor,
     )
-
-
-def _enrolled_with(session: Session, key: str) -> Enrollment | None:
-    event = session.exec(
-        select(PathwayEvent).where(
-            PathwayEvent.type == ENROLLED, PathwayEvent.idempotency_key == key
-        )
-    ).first()
-    return session.get(Enrollment, event.enrollment_id) if event else None
+    try:
+        enrolled = service.handle(command)
+    except IdempotencyConflict as conflict:
+        raise HTTPException(409, str(conflict)) from None
+    if not enrolled.created:
+        response.status_code = 200
+    response.headers["Location"] = f"/enrollments/{enrolled.enrollment.id}"
+    return _detail(db, enrolled.enrollment, service.clock())
 
 
 @router.get("")
@@ -368,42 +338,36 @@ def _ended_tasks(session: Session, enrollment_id: str) -> list[TimelineRow]:
 
 @router.post("/{enrollment_id}/events", status_code=202)
 def post_event(
-    enrollment_id: str, event: EventIn, who: Navigator, engine: EngineDep, enqueue: EnqueueDep
+    enrollment_id: str, event: EventIn, who: Navigator, service: ServiceDep
 ) -> EventAccepted:
     """Store an event (once per idempotency key) and have a worker apply it."""
-    return _accept(engine, enqueue, enrollment_id, event.type, event.data, event, who.actor)
+    return _accept(service, enrollment_id, event.type, event.data, event, who.actor)
 
 
 @router.post("/{enrollment_id}/hold", status_code=202)
-def hold(
-    enrollment_id: str, body: ReasonIn, who: Navigator, engine: EngineDep, enqueue: EnqueueDep
-) -> EventAccepted:
+def hold(enrollment_id: str, body: ReasonIn, who: Navigator, service: ServiceDep) -> EventAccepted:
     """Hold an enrollment; the worker rejects a second navigator hold (status unchanged)."""
-    data = {"reason": body.reason}
-    return _accept(engine, enqueue, enrollment_id, "hold", data, body, who.actor)
+    return _accept(service, enrollment_id, "hold", {"reason": body.reason}, body, who.actor)
 
 
 @router.post("/{enrollment_id}/resume", status_code=202)
 def resume(
-    enrollment_id: str, body: ReasonIn, who: Navigator, engine: EngineDep, enqueue: EnqueueDep
+    enrollment_id: str, body: ReasonIn, who: Navigator, service: ServiceDep
 ) -> EventAccepted:
     """Lift holds; the worker rejects it when not on hold or a clinical review hold is open."""
-    data = {"reason": body.reason}
-    return _accept(engine, enqueue, enrollment_id, "resume", data, body, who.actor)
+    return _accept(service, enrollment_id, "resume", {"reason": body.reason}, body, who.actor)
 
 
 @router.post("/{enrollment_id}/withdraw", status_code=202)
 def withdraw(
-    enrollment_id: str, body: ReasonIn, who: Navigator, engine: EngineDep, enqueue: EnqueueDep
+    enrollment_id: str, body: ReasonIn, who: Navigator, service: ServiceDep
 ) -> EventAccepted:
     """Withdraw the patient; the worker rejects it when the enrollment has already ended."""
-    data = {"reason": body.reason}
-    return _accept(engine, enqueue, enrollment_id, "withdraw", data, body, who.actor)
+    return _accept(service, enrollment_id, "withdraw", {"reason": body.reason}, body, who.actor)
 
 
 def _accept(
-    engine: EngineDep,
-    enqueue: EnqueueDep,
+    service: ServiceDep,
     enrollment_id: str,
     event_type: str,
     data: dict[str, Any],
@@ -411,22 +375,19 @@ def _accept(
     actor: str,
 ) -> EventAccepted:
     key = body.idempotency_key
-    row, created = record_then_enqueue(
-        engine,
-        enqueue,
-        lambda uow: record_event(
-            uow, enrollment_id, event_type, data, key, actor, _now(), from_person=True
-        ),
+    accepted = service.handle(
+        RecordEvent(
+            enrollment_id=enrollment_id,
+            type=event_type,
+            data=data,
+            idempotency_key=key,
+            actor=actor,
+        )
     )
-    if row.type != event_type:  # an earlier event under this key, of another kind
+    if accepted.event.type != event_type:  # an earlier event under this key, of another kind
         raise HTTPException(
             409,
-            f"idempotency key '{key}' was used for a {row.type} event "
+            f"idempotency key '{key}' was used for a {accepted.event.type} event "
             f"of this enrollment: send a new key for a {event_type}",
         )
-    assert row.id is not None
-    return EventAccepted(event=row.id, created=created)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+    return EventAccepted.of(accepted)

@@ -4,27 +4,24 @@ A definition is posted as its YAML text. Published versions never change: the sa
 is a no-op (200), different text under a published version is refused with the fix.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from api.deps import EngineDep, Publisher, Reader, SessionDep
+from api.deps import Publisher, Reader, ServiceDep, SessionDep
 from pathways.diagram import mermaid
 from pathways.limits import MAX_DOCUMENT_BYTES
 from pathways.model import MISSING, Field
 from pathways.problems import Problem
+from pathways.service.commands import PublishDefinition
 from pathways.store.checking import checked
-from pathways.store.definitions import DefinitionRejected, compiled, content_hash, publish
-from pathways.store.effects import audit
+from pathways.store.definitions import DefinitionRejected, compiled, published_text
 from pathways.store.enrollments import NotFound
 from pathways.store.tables import PathwayDefinition
-from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 router = APIRouter(prefix="/pathways", tags=["pathways"])
 
@@ -187,7 +184,7 @@ def validate_definition(who: Publisher, text: YamlText, db: SessionDep) -> Valid
     A definition over a limit of the language (size, nesting, aliases, tags, text lengths,
     steps) is refused with 422 and its problems; any other problem gives `valid: false`.
     """
-    found = [] if _stored(db, text) else _problems(db, text)
+    found = [] if published_text(db, text) else _problems(db, text)
     refused = [problem for problem in found if problem.over_limit]
     if refused:
         raise DefinitionRejected(
@@ -207,55 +204,23 @@ def validate_definition(who: Publisher, text: YamlText, db: SessionDep) -> Valid
 
 @router.post("", status_code=201, openapi_extra=YAML_BODY)
 def publish_definition(
-    who: Publisher, text: YamlText, engine: EngineDep, response: Response
+    who: Publisher, text: YamlText, service: ServiceDep, db: SessionDep, response: Response
 ) -> DefinitionPublished:
     """Publish a pathway version or a calendar (201); the same text again gives it back (200)."""
-    now = datetime.now(UTC)
     try:
-        published, created = _publish(engine, text, who.actor, now)
-    except IntegrityError:  # another publisher stored this version first: answer as it now is
-        published, created = _publish(engine, text, who.actor, now)
-    if not created:
+        published = service.handle(PublishDefinition(text=text, source=POSTED, actor=who.actor))
+    except DefinitionRejected as rejected:
+        if rejected.problems:
+            raise
+        # A text that is no definition at all is refused without its problems: find them.
+        raise DefinitionRejected(rejected.message, _problems(db, text)) from None
+    if not published.created:
         response.status_code = 200
-    return published
-
-
-def _publish(
-    engine: Engine, text: str, actor: str, now: datetime
-) -> tuple[DefinitionPublished, bool]:
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        known = _stored(uow.session, text)
-        if known is not None:
-            return _summary(known), False
-        try:
-            row = publish(uow.session, text, actor, now, POSTED)
-        except DefinitionRejected as rejected:
-            if rejected.problems:
-                raise
-            # A text that is no definition at all is refused without its problems: find them.
-            raise DefinitionRejected(rejected.message, _problems(uow.session, text)) from None
-        audit(
-            uow.session,
-            actor,
-            "definition_published",
-            "pathway_definition",
-            str(row.id),
-            now,
-            detail={"kind": row.kind, "pathway": row.pathway, "version": row.version},
-        )
-        uow.commit()
-        return _summary(row), True
+    return _summary(published.definition)
 
 
 def _summary(row: PathwayDefinition) -> DefinitionPublished:
     return DefinitionPublished.model_validate(row, from_attributes=True)
-
-
-def _stored(session: Session, text: str) -> PathwayDefinition | None:
-    digest = content_hash(text)
-    return session.exec(
-        select(PathwayDefinition).where(PathwayDefinition.content_hash == digest)
-    ).first()
 
 
 def _problems(session: Session, text: str) -> list[Problem]:

@@ -5,20 +5,18 @@ every patient; a staff role only a patient with an open task of that role (the p
 of them); read-only dashboards never. Each patient shown is audited (api/read_audit.py).
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.deps import CallerDep, EngineDep, Navigator, PatientViewDep, SessionDep
+from api.deps import CallerDep, Navigator, PatientViewDep, ServiceDep, SessionDep
 from api.security import Principal
-from pathways.store.enrollments import NotFound, register_patient
+from pathways.service.commands import RegisterPatient
+from pathways.store.enrollments import NotFound
 from pathways.store.tables import Patient
-from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 
@@ -71,28 +69,22 @@ REGISTER = (
 
 @router.post("", status_code=201, description=REGISTER)
 def register_patient_by_mrn(
-    body: PatientCreate, who: Navigator, engine: EngineDep, response: Response, view: PatientViewDep
+    body: PatientCreate,
+    who: Navigator,
+    service: ServiceDep,
+    response: Response,
+    view: PatientViewDep,
 ) -> PatientPublic:
     """Register a patient by MRN (201); an MRN already registered gives that patient (200)."""
-    try:
-        patient, created = _register(engine, body, who.actor)
-    except IntegrityError:  # registered by someone else since we looked: that is the patient
-        patient, created = _register(engine, body, who.actor)
-    if not created:  # an existing patient is shown back: a read, audited as one
+    registered = service.handle(
+        RegisterPatient(mrn=body.mrn, display_name=body.display_name, actor=who.actor)
+    )
+    patient = _public(registered.patient)
+    if not registered.created:  # an existing patient is shown back: a read, audited as one
         view.reveal([patient.id])
         response.status_code = 200
     response.headers["Location"] = f"/patients/{patient.id}"
     return patient
-
-
-def _register(engine: Engine, body: PatientCreate, actor: str) -> tuple[PatientPublic, bool]:
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        known = _with_mrn(uow.session, body.mrn)
-        if known is not None:
-            return _public(known), False
-        patient = register_patient(uow, body.mrn, body.display_name, actor, datetime.now(UTC))
-        uow.commit()
-        return _public(patient), True
 
 
 @router.get("")

@@ -3,20 +3,18 @@
 Ids, types and error classes only: the event's data stays in the store.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from api.deps import Administrator, EngineDep, EnqueueDep, SessionDep
+from api.deps import Administrator, ServiceDep, SessionDep
+from pathways.service.commands import RejectEvent, RetryEvent
 from pathways.store.quarantine import (
     NotQuarantined,
     quarantined_events,
-    reject_event,
-    retry_event,
 )
-from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 router = APIRouter(prefix="/events", tags=["operations"])
 EventId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -59,27 +57,22 @@ def list_quarantined(who: Administrator, db: SessionDep) -> list[QuarantinedEven
 
 
 @router.post("/{event_id}/retry")
-def retry(event_id: EventId, who: Administrator, engine: EngineDep, enqueue: EnqueueDep) -> Settled:
+def retry(event_id: EventId, who: Administrator, service: ServiceDep) -> Settled:
     """Put a quarantined event back in line, once its cause is fixed (admin only)."""
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        try:
-            last = retry_event(uow, event_id, who.actor, datetime.now(UTC))
-        except NotQuarantined as error:
-            raise HTTPException(409, f"{error}: only a quarantined event can be retried") from None
-    enqueue(last)  # after the commit; its message applies the retried event first
+    try:
+        last = service.handle(RetryEvent(event_id=event_id, actor=who.actor))
+    except NotQuarantined as error:
+        raise HTTPException(409, f"{error}: only a quarantined event can be retried") from None
     return Settled(event=event_id, outcome="retrying", enqueued=last)
 
 
 @router.post("/{event_id}/reject")
-def reject(
-    event_id: EventId, body: Rejection, who: Administrator, engine: EngineDep, enqueue: EnqueueDep
-) -> Settled:
+def reject(event_id: EventId, body: Rejection, who: Administrator, service: ServiceDep) -> Settled:
     """End a quarantined event unapplied, so the events after it go on (admin only)."""
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        try:
-            following = reject_event(uow, event_id, who.actor, body.reason, datetime.now(UTC))
-        except NotQuarantined as error:
-            raise HTTPException(409, f"{error}: only a quarantined event can be rejected") from None
-    if following is not None:
-        enqueue(following)  # after the commit: the events that waited behind it, in order
+    try:
+        following = service.handle(
+            RejectEvent(event_id=event_id, reason=body.reason, actor=who.actor)
+        )
+    except NotQuarantined as error:
+        raise HTTPException(409, f"{error}: only a quarantined event can be rejected") from None
     return Settled(event=event_id, outcome="rejected", enqueued=following)

@@ -9,33 +9,24 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from api.accepted import EventAccepted, record_then_enqueue
+from api.accepted import EventAccepted
 from api.deps import (
-    EngineDep,
-    EnqueueDep,
     Navigator,
     PatientViewDep,
     QueueReader,
     Reader,
+    ServiceDep,
     SessionDep,
     Worker,
 )
 from api.routes.history import EventOut, event_out
 from api.security import PRIVILEGED, Principal
 from pathways.model import Field as Declared
-from pathways.store.database import reading
+from pathways.service.commands import ClaimTask, CompleteTask, ReassignTask, SkipTask
 from pathways.store.enrollments import NotFound
-from pathways.store.staff_tasks import (
-    claim_task,
-    complete_task,
-    queue,
-    reassign_task,
-    skip_task,
-    task_form,
-)
+from pathways.store.staff_tasks import queue, task_form
 from pathways.store.tables import (
     OPEN_TASK_STATUSES,
     Enrollment,
@@ -43,7 +34,6 @@ from pathways.store.tables import (
     StaffTask,
     StaffTaskStatusChange,
 )
-from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -153,12 +143,6 @@ def _check_works(who: Principal, role: str) -> None:
         )
 
 
-def _check_works_engine(who: Principal, engine: Engine, task_id: str) -> None:
-    # A task's role never changes, so reading it before the write's transaction is safe.
-    with Session(reading(engine)) as session:
-        _check_works(who, _role_of(session, task_id))
-
-
 @router.get("")
 def list_tasks(
     who: QueueReader,
@@ -244,58 +228,48 @@ def _form_field(field: Declared) -> FormField:
 
 
 @router.post("/{task_id}/claim")
-def claim(task_id: str, who: Worker, engine: EngineDep, body: ClaimIn | None = None) -> TaskOut:
+def claim(
+    task_id: str, who: Worker, db: SessionDep, service: ServiceDep, body: ClaimIn | None = None
+) -> TaskOut:
     """Take a ready task: it becomes in-progress with an assignee (staff claim for themselves)."""
     assignee = (body.assignee if body else None) or who.actor
-    now = datetime.now(UTC)
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        _check_works(who, _role_of(uow.session, task_id))
-        if assignee != who.actor and who.role not in ("admin", "navigator"):
-            raise HTTPException(
-                403, "staff claim tasks for themselves; a navigator reassigns work to others"
-            )
-        task = claim_task(uow, task_id, assignee, now, actor=who.actor)
-        uow.commit()
-    return TaskOut.model_validate(_public(task, now))
+    _check_works(who, _role_of(db, task_id))
+    if assignee != who.actor and who.role not in ("admin", "navigator"):
+        raise HTTPException(
+            403, "staff claim tasks for themselves; a navigator reassigns work to others"
+        )
+    task = service.handle(ClaimTask(task_id=task_id, assignee=assignee, actor=who.actor))
+    return TaskOut.model_validate(_public(task, service.clock()))
 
 
 @router.post("/{task_id}/complete", status_code=202)
 def complete(
-    task_id: str, body: CompletionIn, who: Worker, engine: EngineDep, enqueue: EnqueueDep
+    task_id: str, body: CompletionIn, who: Worker, db: SessionDep, service: ServiceDep
 ) -> EventAccepted:
     """Record the task done with its values; a worker applies them (outcome: GET /tasks/{id})."""
-    _check_works_engine(who, engine, task_id)
-    row, created = record_then_enqueue(
-        engine,
-        enqueue,
-        lambda uow: complete_task(
-            uow, task_id, body.data, who.actor, datetime.now(UTC), body.idempotency_key
-        ),
+    _check_works(who, _role_of(db, task_id))
+    command = CompleteTask(
+        task_id=task_id, data=body.data, idempotency_key=body.idempotency_key, actor=who.actor
     )
-    assert row.id is not None
-    return EventAccepted(event=row.id, created=created)
+    return EventAccepted.of(service.handle(command))
 
 
 @router.post("/{task_id}/skip", status_code=202)
 def skip(
-    task_id: str, body: SkipIn, who: Worker, engine: EngineDep, enqueue: EnqueueDep
+    task_id: str, body: SkipIn, who: Worker, db: SessionDep, service: ServiceDep
 ) -> EventAccepted:
     """Record that the task is skipped, and why; a worker applies it."""
-    _check_works_engine(who, engine, task_id)
-    row, created = record_then_enqueue(
-        engine,
-        enqueue,
-        lambda uow: skip_task(uow, task_id, body.reason, who.actor, datetime.now(UTC)),
+    _check_works(who, _role_of(db, task_id))
+    return EventAccepted.of(
+        service.handle(SkipTask(task_id=task_id, reason=body.reason, actor=who.actor))
     )
-    assert row.id is not None
-    return EventAccepted(event=row.id, created=created)
 
 
 @router.post("/{task_id}/reassign")
-def reassign(task_id: str, body: ReassignIn, who: Navigator, engine: EngineDep) -> TaskOut:
+def reassign(task_id: str, body: ReassignIn, who: Navigator, service: ServiceDep) -> TaskOut:
     """Give the task to someone else, or back to its role's queue (assignee null)."""
-    now = datetime.now(UTC)
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        task = reassign_task(uow, task_id, body.assignee, who.actor, body.reason, now)
-        uow.commit()
-    return TaskOut.model_validate(_public(task, now))
+    command = ReassignTask(
+        task_id=task_id, assignee=body.assignee, reason=body.reason, actor=who.actor
+    )
+    task = service.handle(command)
+    return TaskOut.model_validate(_public(task, service.clock()))

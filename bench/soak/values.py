@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from pathways.store.demo import USUAL_VALUES
+from pathways.service.demo import USUAL_VALUES
 
 SHORT_WAIT = (15, 45)  # s: the range duration parameters are set to at enrolment
 # Numbers with no bounds in the form: a spread around the pathways' thresholds, so that

@@ -73,7 +73,7 @@ def apply_events(
 
     `also` names other enrollments whose oldest ready events join the same commit (group
     commit; those already locked by another worker are skipped). `set_aside` names events that
-    failed in this job: each, and the later events of its enrollment, wait. Commits."""
+    failed in this job: each, and the later events of its enrollment, wait. The caller commits."""
     session = uow.session
     first = _locked_enrollment_of(uow, event_id)
     if first is None:
@@ -102,7 +102,6 @@ def apply_events(
         outcomes.extend(_apply_in_order(session, enrollment, events, now, set_aside))
     if not any(outcome.event_id == event_id for outcome in outcomes):
         outcomes.append(_settled(session, event_id))
-    uow.commit()
     return outcomes
 
 
@@ -279,6 +278,6 @@ def _close_staff_work(
 
 
 def apply_event(uow: SqlAlchemyUnitOfWork, event_id: int, now: datetime) -> Applied:
-    """Apply one event, after any earlier unprocessed event of its enrollment; commits."""
+    """Apply one event, after any earlier unprocessed event of its enrollment (uncommitted)."""
     outcomes = apply_events(uow, event_id, now)
     return next(outcome for outcome in outcomes if outcome.event_id == event_id)

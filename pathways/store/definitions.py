@@ -13,6 +13,7 @@ from pathways.model import Calendar, Pathway
 from pathways.problems import Problem
 from pathways.runtime.definition import Definition, load_definition
 from pathways.store.checking import checked, label
+from pathways.store.effects import audit
 from pathways.store.tables import Enrollment, PathwayDefinition
 
 
@@ -30,14 +31,20 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def published_text(session: Session, text: str) -> PathwayDefinition | None:
+    """The definition published with exactly this text, if any."""
+    return session.exec(
+        select(PathwayDefinition).where(PathwayDefinition.content_hash == content_hash(text))
+    ).first()
+
+
 def publish(
     session: Session, text: str, actor: str, now: datetime, name: str = "posted.yaml"
 ) -> PathwayDefinition:
-    """Validate a definition against what is published and store it (same text: no-op)."""
+    """Validate a definition against what is published and store it, audited (same text:
+    the definition already published, and nothing written)."""
     digest = content_hash(text)
-    known = session.exec(
-        select(PathwayDefinition).where(PathwayDefinition.content_hash == digest)
-    ).first()
+    known = published_text(session, text)
     if known is not None:
         return known
     library = checked(session, text, name)
@@ -68,6 +75,10 @@ def publish(
     )
     session.add(row)
     session.flush()
+    detail = {"kind": row.kind, "pathway": row.pathway, "version": row.version}
+    audit(
+        session, actor, "definition_published", "pathway_definition", str(row.id), now, None, detail
+    )
     return row
 
 

@@ -36,7 +36,7 @@ def register_patient(
     uow: SqlAlchemyUnitOfWork, mrn: str, display_name: str, actor: str, now: datetime
 ) -> Patient:
     """Register a patient by MRN (an MRN already registered gives that patient)."""
-    found = uow.session.exec(select(Patient).where(Patient.mrn == mrn)).first()
+    found = patient_with_mrn(uow.session, mrn)
     if found is not None:
         return found
     patient = Patient.model_validate(
@@ -50,6 +50,18 @@ def register_patient(
     return patient
 
 
+def patient_with_mrn(session: Session, mrn: str) -> Patient | None:
+    """The patient registered with this MRN, if any."""
+    return session.exec(select(Patient).where(Patient.mrn == mrn)).first()
+
+
+def enrolled_with(session: Session, idempotency_key: str) -> Enrollment | None:
+    """The enrollment made with this key, if any (uq_enrollment_key: at most one)."""
+    return session.exec(
+        select(Enrollment).where(Enrollment.idempotency_key == idempotency_key)
+    ).first()
+
+
 def enrol(
     uow: SqlAlchemyUnitOfWork,
     patient_id: str,
@@ -61,7 +73,9 @@ def enrol(
     now: datetime,
     idempotency_key: str | None = None,
 ) -> Enrollment:
-    """Enrol a patient on a pathway version (latest when none is given)."""
+    """Enrol a patient on a pathway version (latest when none is given).
+
+    A key another enrollment was made with fails the commit (IntegrityError)."""
     session = uow.session
     if session.get(Patient, patient_id) is None:
         raise NotFound(f"no patient {patient_id}")
@@ -74,6 +88,7 @@ def enrol(
         {
             "id": new_id(),
             "patient_id": patient_id,
+            "idempotency_key": idempotency_key,
             "definition_id": definition_row.id,
             "pathway": definition_row.pathway,
             "pathway_version": definition_row.version,

@@ -33,7 +33,7 @@ def stale_projections(session: Session, limit: int = 200) -> list[str]:
 
 
 def refresh_projection(uow: SqlAlchemyUnitOfWork, enrollment_id: str, now: datetime) -> bool:
-    """Project one enrollment's course and store it, unless its state moved on; commits."""
+    """Project one enrollment's course and store it, unless its state moved on."""
     session = uow.session
     enrollment = session.get(Enrollment, enrollment_id)
     if enrollment is None or enrollment.projected_version >= enrollment.version:
@@ -55,5 +55,4 @@ def refresh_projection(uow: SqlAlchemyUnitOfWork, enrollment_id: str, now: datet
     if report.flag != enrollment.flag:
         set_committed_value(enrollment, "flag", report.flag)  # the UPDATE above wrote it
         record_enrollment_change(session, enrollment, now)
-    uow.commit()
     return True

@@ -25,7 +25,7 @@ class NotQuarantined(Exception):
 def record_failure(
     uow: SqlAlchemyUnitOfWork, event_id: int, error: BaseException, now: datetime, limit: int
 ) -> bool:
-    """Count a failed application; quarantine the event at `limit` failures. Commits."""
+    """Count a failed application; quarantine the event at `limit` failures."""
     session = uow.session
     event = session.get(PathwayEvent, event_id)
     if event is None or event.processed_at is not None or event.quarantined_at is not None:
@@ -48,7 +48,6 @@ def record_failure(
             detail,
         )
     session.add(event)
-    uow.commit()
     return quarantined
 
 
@@ -75,7 +74,6 @@ def retry_event(uow: SqlAlchemyUnitOfWork, event_id: int, actor: str, now: datet
     detail = {"event": event_id}
     audit(uow.session, actor, "event_retried", "enrollment", event.enrollment_id, now, None, detail)
     last = _last_waiting(uow.session, event.enrollment_id)
-    uow.commit()
     return last or event_id
 
 
@@ -95,9 +93,7 @@ def reject_event(
         uow.session, actor, "event_rejected", "enrollment", event.enrollment_id, now, reason, detail
     )
     uow.session.flush()
-    last = _last_waiting(uow.session, event.enrollment_id)
-    uow.commit()
-    return last
+    return _last_waiting(uow.session, event.enrollment_id)
 
 
 def _last_waiting(session: Session, enrollment_id: str) -> int | None:

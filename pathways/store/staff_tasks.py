@@ -225,7 +225,6 @@ def escalate_overdue(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 200)
             enrollment.flag = "overdue"
             session.add(enrollment)
             record_enrollment_change(session, enrollment, now)
-    uow.commit()
     return len(tasks)
 
 

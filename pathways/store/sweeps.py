@@ -52,7 +52,6 @@ def fire_due_timers(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 500) 
         uow.session.add(timer)
         assert event.id is not None
         events.append(event.id)
-    uow.commit()
     return events
 
 

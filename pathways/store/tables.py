@@ -60,10 +60,13 @@ class Enrollment(SQLModel, table=True):
             postgresql_where=text(STALE_PROJECTION),
             sqlite_where=text(STALE_PROJECTION),
         ),
+        # one enrollment per enrolment key, whoever sends it twice (0009)
+        Index("uq_enrollment_key", "idempotency_key", unique=True),
     )
 
     id: str = Field(primary_key=True, max_length=36)
     patient_id: str = Field(foreign_key="patient.id", max_length=36, index=True)
+    idempotency_key: str | None = Field(default=None, max_length=200)
     definition_id: int = Field(foreign_key="pathway_definition.id")
     pathway: str = Field(max_length=100)
     pathway_version: int

@@ -24,7 +24,8 @@ class SqlAlchemyUnitOfWork:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self.session.rollback()
+        # Closing rolls back whatever was not committed, and detaches the rows read as they
+        # are (a rollback would expire them): a handler may answer with what it found.
         self.session.close()
 
     def commit(self) -> None:

@@ -4,12 +4,13 @@ Two steps, each safe to run twice at the same time:
 
 - `dispatch_outbox` turns each undispatched outbox message into one delivery row per matching
   active subscription, in the caller's transaction (it never commits). A sweep.
-- `deliver_due` posts the due deliveries, one at a time, reading the clock at each attempt:
-  it claims a delivery with a lease (`leased_until`, set only if no live lease is there, checked
-  by the row count), posts with no transaction open, reads the clock again and records the
-  outcome. A retry waits the back-off from the end of the failed post; after the last allowed
-  attempt the delivery is `dead`. A deliverer that crashes mid-post leaves the delivery to be
-  retried once its lease has passed.
+- delivering (the DeliverWebhooks handler, pathways/service/webhooks.py) posts the due
+  deliveries one at a time, reading the clock at each attempt: `claim_one` claims a delivery
+  with a lease (`leased_until`, set only if no live lease is there, checked by the row
+  count), the handler posts with no transaction open, reads the clock again and
+  `record_outcome` records the outcome. A retry waits the back-off from the end of the
+  failed post; after the last allowed attempt the delivery is `dead`. A deliverer that
+  crashes mid-post leaves the delivery to be retried once its lease has passed.
 
 Delivery is at least once: a receiver deduplicates on the `webhook-id` header.
 Logs carry delivery, message and subscription ids only: never a payload, URL or secret.
@@ -26,19 +27,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
-from sqlalchemy import CursorResult, Engine, or_, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from pathways.store.settings import settings
 from pathways.store.tables import OutboxMessage, WebhookDelivery, WebhookSubscription
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from pathways.store.webhook_signing import is_legacy, legacy_signature, signed_headers
 
 log = logging.getLogger(__name__)
 
 # url, body, headers -> HTTP status code; raising counts as a failed attempt.
 Post = Callable[[str, bytes, dict[str, str]], int]
-Clock = Callable[[], datetime]
 
 POST_TIMEOUT_SECONDS = 10.0  # connect, write, and each read; the body is never read
 LEASE = timedelta(seconds=120)  # far past one post: a live deliverer never loses its claim
@@ -57,7 +58,7 @@ def max_attempts() -> int:
 
 @dataclass(frozen=True)
 class DeliveryReport:
-    """What one `deliver_due` run did: posts answered 2xx, failed, and deliveries now dead."""
+    """What one delivery run did: posts answered 2xx, failed, and deliveries now dead."""
 
     delivered: int
     failed: int
@@ -65,7 +66,7 @@ class DeliveryReport:
 
 
 @dataclass(frozen=True)
-class _Claimed:
+class Claimed:
     """A claimed delivery, ready to post with no database session open."""
 
     delivery_id: int
@@ -142,49 +143,6 @@ def dispatch_outbox(session: Session, now: datetime, limit: int = 500) -> int:
     return created
 
 
-def deliver_due(
-    engine: Engine,
-    clock: Clock,
-    post: Post = httpx_post,
-    limit: int = BATCH,
-    attempts_allowed: int | None = None,
-    interrupts: tuple[type[BaseException], ...] = (),
-) -> DeliveryReport:
-    """Post each due delivery once, reading `clock` at every claim and after every post.
-
-    An exception of a type in `interrupts` (the worker's soft time limit) ends the run at
-    once, counting no attempt: the delivery is tried again when its lease has passed.
-    """
-    allowed = attempts_allowed or max_attempts()
-    delivered = failed = dead = 0
-    for _ in range(limit):
-        claimed = _claim_next(engine, clock())
-        if claimed is None:
-            break
-        error: str | None
-        try:
-            status = post(claimed.url, claimed.body, claimed.headers)
-        except Exception as problem:  # any failure to post is a failed attempt, retried later
-            if isinstance(problem, interrupts):
-                raise
-            error = _short_error(problem)
-        else:
-            error = None if 200 <= status < 300 else f"HTTP {status}"
-        outcome = _record_outcome(engine, claimed, clock(), error, allowed)
-        ids = (claimed.delivery_id, claimed.message_id, claimed.subscription_id)
-        if error is None:
-            delivered += 1
-            log.info("webhook delivery %s delivered (message %s, subscription %s)", *ids)
-            continue
-        failed += 1
-        if outcome == "dead":
-            dead += 1
-            log.error("webhook delivery %s is dead (message %s, subscription %s): %s", *ids, error)
-        else:
-            log.warning("webhook delivery %s failed (message %s, subscription %s): %s", *ids, error)
-    return DeliveryReport(delivered=delivered, failed=failed, dead=dead)
-
-
 def _matches(subscription: WebhookSubscription, message: OutboxMessage) -> bool:
     return subscription.role in (None, message.role) and subscription.event_type in (
         None,
@@ -214,17 +172,10 @@ def _claimable(now: datetime) -> list[Any]:
     ]
 
 
-def _claim_next(engine: Engine, now: datetime) -> _Claimed | None:
-    """Lease the next due delivery of an enabled subscription, in a short transaction."""
-    for _ in range(3):  # another deliverer may take the one we picked: pick again
-        found = _claim_one(engine, now)
-        if found is not False:
-            return found
-    return None
+def claim_one(uow: SqlAlchemyUnitOfWork, now: datetime) -> Claimed | Literal[False] | None:
+    """Lease the next due delivery of an enabled subscription (the caller commits at once).
 
-
-def _claim_one(engine: Engine, now: datetime) -> _Claimed | Literal[False] | None:
-    """The claimed delivery; None when none is due; False when another deliverer took it."""
+    None when none is due; False when another deliverer took the one picked (pick again)."""
     query = (
         select(WebhookDelivery.id)
         .join(
@@ -237,29 +188,26 @@ def _claim_one(engine: Engine, now: datetime) -> _Claimed | Literal[False] | Non
         .limit(1)
     )
     leased_until = now + LEASE
-    with Session(engine, expire_on_commit=False) as session:
-        if _locks_rows(session):
-            query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
-        delivery_id = session.exec(query).first()
-        if delivery_id is None:
-            session.rollback()
-            return None
-        # The claim itself: only one deliverer's UPDATE finds the row still claimable.
-        taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(WebhookDelivery)
-            .where(col(WebhookDelivery.id) == delivery_id, *_claimable(now))
-            .values(leased_until=leased_until)
-        )
-        if taken.rowcount != 1:
-            session.rollback()
-            return False
-        delivery = session.get_one(WebhookDelivery, delivery_id)
-        message = session.get_one(OutboxMessage, delivery.message_id)
-        subscription = session.get_one(WebhookSubscription, delivery.subscription_id)
-        session.commit()
+    session = uow.session
+    if uow.locks_rows:
+        query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
+    delivery_id = session.exec(query).first()
+    if delivery_id is None:
+        return None
+    # The claim itself: only one deliverer's UPDATE finds the row still claimable.
+    taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.id) == delivery_id, *_claimable(now))
+        .values(leased_until=leased_until)
+    )
+    if taken.rowcount != 1:
+        return False
+    delivery = session.get_one(WebhookDelivery, delivery_id)
+    message = session.get_one(OutboxMessage, delivery.message_id)
+    subscription = session.get_one(WebhookSubscription, delivery.subscription_id)
     assert subscription.id is not None
     body = _body(message, delivery_id)
-    return _Claimed(
+    return Claimed(
         delivery_id=delivery_id,
         subscription_id=subscription.id,
         message_id=message.id,
@@ -283,35 +231,33 @@ def _headers(secret: str, message: OutboxMessage, body: bytes, now: datetime) ->
     return headers
 
 
-def _record_outcome(
-    engine: Engine, claimed: _Claimed, now: datetime, error: str | None, allowed: int
+def record_outcome(
+    uow: SqlAlchemyUnitOfWork, claimed: Claimed, now: datetime, error: str | None, allowed: int
 ) -> str:
     """Mark the delivery delivered, or count the failure: the next try, or dead after the last."""
-    with Session(engine) as session:
-        query = select(WebhookDelivery).where(WebhookDelivery.id == claimed.delivery_id)
-        if _locks_rows(session):
-            query = query.with_for_update()
-        delivery = session.exec(query).one()
-        ours = delivery.leased_until == claimed.leased_until
-        if delivery.status != "pending" or (error is not None and not ours):
-            # Settled meanwhile, or (a failure) re-claimed after our lease: leave it be.
-            session.rollback()
-            return delivery.status
-        delivery.attempts += 1
-        delivery.last_attempt_at = now
-        delivery.leased_until = None
-        if error is None:
-            delivery.status = "delivered"
-            delivery.delivered_at = now
-        else:
-            delivery.last_error = error[:ERROR_LENGTH]
-            if delivery.attempts >= allowed:
-                delivery.status = "dead"
-            else:
-                delivery.next_attempt_at = now + backoff(delivery.attempts, claimed.delivery_id)
-        session.add(delivery)
-        session.commit()
+    session = uow.session
+    query = select(WebhookDelivery).where(WebhookDelivery.id == claimed.delivery_id)
+    if uow.locks_rows:
+        query = query.with_for_update()
+    delivery = session.exec(query).one()
+    ours = delivery.leased_until == claimed.leased_until
+    if delivery.status != "pending" or (error is not None and not ours):
+        # Settled meanwhile, or (a failure) re-claimed after our lease: leave it be.
         return delivery.status
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.leased_until = None
+    if error is None:
+        delivery.status = "delivered"
+        delivery.delivered_at = now
+    else:
+        delivery.last_error = error[:ERROR_LENGTH]
+        if delivery.attempts >= allowed:
+            delivery.status = "dead"
+        else:
+            delivery.next_attempt_at = now + backoff(delivery.attempts, claimed.delivery_id)
+    session.add(delivery)
+    return delivery.status
 
 
 def _body(message: OutboxMessage, delivery_id: int) -> bytes:
@@ -332,7 +278,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _short_error(problem: Exception) -> str:
+def short_error(problem: Exception) -> str:
     """The exception's kind and first line: never the request body."""
     lines = str(problem).splitlines()
     text = f"{type(problem).__name__}: {lines[0]}" if lines else type(problem).__name__

@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.security import issue_token
 from pathways.store.definitions import publish_directory
 from pathways.store.enrollments import enrol, register_patient
+from pathways.store.tokens import issue_token
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests import writes
 from tests.conftest import DEFINITIONS
-from workers import jobs
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 ROLES = ("navigator", "dashboard", "lab", "oncology_nurse", "radiology")
@@ -51,9 +51,9 @@ class Api:
     ) -> str:
         """A registered patient enrolled through the store (at `now`, default the clock)."""
         with SqlAlchemyUnitOfWork(self.engine) as uow:
-            person = register_patient(uow, mrn, f"Patient {mrn}", "kim", jobs.now())
+            person = register_patient(uow, mrn, f"Patient {mrn}", "kim", writes.now())
             enrollment = enrol(
-                uow, person.id, pathway, None, {}, patient or {}, "kim", now or jobs.now()
+                uow, person.id, pathway, None, {}, patient or {}, "kim", now or writes.now()
             )
             uow.commit()
         return enrollment.id
@@ -62,9 +62,9 @@ class Api:
         """Apply every queued event, as a worker would, then the projection sweep; how many."""
         done = 0
         while self.queued:
-            jobs.apply(self.engine, self.queued.pop(0))
+            writes.apply(self.engine, self.queued.pop(0))
             done += 1
-        jobs.refresh_projections(self.engine)
+        writes.refresh_projections(self.engine)
         return done
 
 
@@ -72,8 +72,10 @@ class Api:
 def api(engine: Engine) -> Iterator[Api]:
     """The API on a fresh database with the shipped library published."""
     with SqlAlchemyUnitOfWork(engine) as uow:
-        publish_directory(uow.session, DEFINITIONS, "informaticist", jobs.now())
-        tokens = {role: issue_token(uow.session, role, f"{role}.tester") for role in ROLES}
+        publish_directory(uow.session, DEFINITIONS, "informaticist", writes.now())
+        tokens = {
+            role: issue_token(uow.session, role, f"{role}.tester", writes.now()) for role in ROLES
+        }
         uow.commit()
     queued: list[int] = []
     app = create_app(engine, queued.append, ADMIN_TOKEN)

@@ -11,8 +11,8 @@ from sqlmodel import col, select
 
 from pathways.store.tables import OPEN_TASK_STATUSES, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests import writes
 from tests.integration.api_support import Api
-from workers import jobs
 
 BOARD_CASE = {"bilsky_grade": "2", "sins": 9, "radiosensitive": False}
 LABS = {"anc": 2000, "platelets": 150000}
@@ -50,11 +50,11 @@ def test_an_empty_clinic_has_no_counts_and_the_next_board_on_a_wednesday_at_seve
     meets_at = datetime.fromisoformat(body["next_tumour_board"]["meets_at"])
     local = meets_at.astimezone(ZoneInfo("America/Toronto"))
     assert (local.weekday(), local.hour, local.minute) == (2, 7, 0)
-    assert meets_at > jobs.now() and body["next_tumour_board"]["enrollments"] == []
+    assert meets_at > writes.now() and body["next_tumour_board"]["enrollments"] == []
 
 
 def test_counts_by_pathway_status_and_flag_and_overdue_tasks_by_role(api: Api) -> None:
-    ten_days_ago = jobs.now() - timedelta(days=10)
+    ten_days_ago = writes.now() - timedelta(days=10)
     api.enrolled("MRN-D1", now=ten_days_ago)  # its baseline work-up is overdue
     api.enrolled("MRN-D2", now=ten_days_ago)
     api.enrolled("MRN-D3", "tumour_board", BOARD_CASE)  # due in two working days
@@ -92,7 +92,7 @@ def test_the_board_agenda_finds_a_case_waiting_inside_a_multimodal_plan(api: Api
 
 
 def test_the_median_days_to_first_treatment_counts_the_first_infusion(api: Api) -> None:
-    enrolled_at = jobs.now() - timedelta(days=10)
+    enrolled_at = writes.now() - timedelta(days=10)
     treated = api.enrolled("MRN-F1", now=enrolled_at)
     api.enrolled("MRN-F2", now=enrolled_at)  # not treated yet: not counted
     _complete(api, treated, "baseline_labs", LABS)

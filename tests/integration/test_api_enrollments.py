@@ -11,8 +11,8 @@ from sqlmodel import select
 from pathways.store.enrollments import enrol, register_patient
 from pathways.store.tables import Enrollment, PathwayEvent
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests import writes
 from tests.integration.api_support import Api
-from workers import jobs
 
 PROBLEM = "application/problem+json"
 
@@ -20,7 +20,7 @@ PROBLEM = "application/problem+json"
 def _patient(api: Api, mrn: str = "MRN-E1", name: str = "Robin Enrolled") -> str:
     # The patients router is written separately: register through the store.
     with SqlAlchemyUnitOfWork(api.engine) as uow:
-        patient = register_patient(uow, mrn, name, "kim", jobs.now())
+        patient = register_patient(uow, mrn, name, "kim", writes.now())
         uow.commit()
     return patient.id
 
@@ -290,7 +290,7 @@ def test_the_dashboard_role_never_sees_who_the_patient_is(api: Api) -> None:
 
 
 def test_cursor_pages_cover_every_enrollment_once_in_due_order(api: Api) -> None:
-    now = jobs.now()  # three enrolled at one moment: equal due dates, ordered by id
+    now = writes.now()  # three enrolled at one moment: equal due dates, ordered by id
     with SqlAlchemyUnitOfWork(api.engine) as uow:
         for n, pathway in enumerate(["chemotherapy"] * 3 + ["surveillance_imaging"]):
             patient = register_patient(uow, f"MRN-P{n}", f"Patient {n}", "kim", now)

@@ -12,8 +12,8 @@ from sqlmodel import col, select
 from api.routes import metrics
 from pathways.store.tables import StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests import writes
 from tests.integration.api_support import Api
-from workers import jobs
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -111,7 +111,7 @@ def test_a_rejected_event_and_an_overdue_task_are_counted(served: Api) -> None:
         lab = uow.session.exec(
             select(StaffTask).where(StaffTask.role == "lab", col(StaffTask.status) == "ready")
         ).one()
-        lab.due_at = jobs.now() - timedelta(hours=1)
+        lab.due_at = writes.now() - timedelta(hours=1)
         uow.session.add(lab)
         uow.commit()
     samples = _scrape(served, "lab")  # any reader may scrape

@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from api.app import create_app
-from api.security import issue_token
 from pathways.store.database import database_engine, upgrade
 from pathways.store.definitions import publish_directory
 from pathways.store.enrollments import enrol, register_patient
+from pathways.store.tokens import issue_token
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests import writes
 from tests.conftest import DEFINITIONS
-from workers import jobs
 
 ADMIN = "schema-admin-token-0123456789abcdef"
 # Who calls: the admin, a navigator, a staff role and a read-only dashboard.
@@ -33,10 +33,13 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     upgrade(url)
     engine = database_engine(url)
     with SqlAlchemyUnitOfWork(engine) as uow:
-        publish_directory(uow.session, DEFINITIONS, "informaticist", jobs.now())
-        patient = register_patient(uow, "MRN-S1", "Schema Patient", "kim", jobs.now())
-        enrol(uow, patient.id, "chemotherapy", None, {}, {}, "kim", jobs.now())
-        tokens = {role: issue_token(uow.session, role, f"{role}.schema") for role in ROLES[1:]}
+        publish_directory(uow.session, DEFINITIONS, "informaticist", writes.now())
+        patient = register_patient(uow, "MRN-S1", "Schema Patient", "kim", writes.now())
+        enrol(uow, patient.id, "chemotherapy", None, {}, {}, "kim", writes.now())
+        tokens = {
+            role: issue_token(uow.session, role, f"{role}.schema", writes.now())
+            for role in ROLES[1:]
+        }
         uow.commit()
     app = create_app(engine, lambda _event: None, ADMIN)
     yield schemathesis.openapi.from_asgi("/openapi.json", app), {**tokens, "admin": ADMIN}

@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from pathways.store.tables import StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests import writes
 from tests.integration.api_support import Api
-from workers import jobs
 
 LABS = {"anc": 2000, "platelets": 150000}
 
@@ -76,7 +76,7 @@ def test_the_overdue_filter_lists_only_tasks_past_due(api: Api) -> None:
     api.enrolled()
     with SqlAlchemyUnitOfWork(api.engine) as uow:
         labs = uow.session.exec(select(StaffTask).where(StaffTask.step == "baseline_labs")).one()
-        labs.due_at = jobs.now() - timedelta(hours=1)
+        labs.due_at = writes.now() - timedelta(hours=1)
         uow.session.add(labs)
         uow.commit()
     [late] = api.call("GET", "/tasks", "lab", params={"overdue": "true"}).json()

@@ -31,6 +31,7 @@ def _apply_all(url: str, event_ids: list[int], reverse: bool) -> int:
             try:
                 with SqlAlchemyUnitOfWork(engine) as uow:
                     outcomes = apply_events(uow, event_id, now)
+                    uow.commit()
                 break
             except ConcurrentUpdate:
                 continue

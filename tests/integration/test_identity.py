@@ -11,12 +11,12 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, column, insert, table
 from sqlmodel import Session, select
 
-from api.security import UnknownRole, digest, issue_token
 from pathways.cli import cli
 from pathways.library import load
 from pathways.roles import PRIVILEGED_ROLES, STAFF_ROLES, known_role
 from pathways.store.database import database_engine, downgrade, upgrade
 from pathways.store.tables import ApiToken, AuditLog
+from pathways.store.tokens import UnknownRole, digest, issue_token
 from pathways.store.types import UTCDateTime
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import DEFINITIONS
@@ -48,7 +48,7 @@ def test_every_role_a_shipped_pathway_gives_work_to_is_a_known_role() -> None:
 
 def test_a_token_for_a_misspelt_role_is_refused_when_made(engine: Engine) -> None:
     with SqlAlchemyUnitOfWork(engine) as uow, pytest.raises(UnknownRole, match="dashboard"):
-        issue_token(uow.session, "dashbaord", "pat")
+        issue_token(uow.session, "dashbaord", "pat", datetime.now(UTC))
 
 
 def test_a_stored_token_whose_role_is_unknown_gets_no_staff_rights(api: Api) -> None:
@@ -79,9 +79,9 @@ def test_a_revoked_token_is_refused_with_401_saying_so(api: Api) -> None:
 def test_a_token_lives_ninety_days_unless_told_and_never_over_a_year(engine: Engine) -> None:
     now = datetime(2026, 12, 1, 9, tzinfo=UTC)
     with SqlAlchemyUnitOfWork(engine) as uow:
-        issue_token(uow.session, "lab", "pat", now=now)
+        issue_token(uow.session, "lab", "pat", now)
         with pytest.raises(ValueError, match="at most 365 days"):
-            issue_token(uow.session, "lab", "pat", timedelta(days=366), now=now)
+            issue_token(uow.session, "lab", "pat", now, timedelta(days=366))
         uow.commit()
     with Session(engine) as session:
         row = session.exec(select(ApiToken)).one()

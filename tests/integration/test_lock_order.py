@@ -28,8 +28,8 @@ from pathways.store.staff_tasks import (
 )
 from pathways.store.tables import PathwayEvent, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests import writes
 from tests.conftest import toronto
-from workers import jobs
 
 T0 = toronto(2026, 11, 23, 9, 0)
 LABS = {"anc": 2100, "platelets": 180000}
@@ -115,6 +115,7 @@ def test_the_overdue_sweep_skips_an_enrollment_a_worker_holds(pg: Engine) -> Non
         with SqlAlchemyUnitOfWork(pg) as uow:
             _short_lock_timeout(uow)
             assert escalate_overdue(uow, later) == 0
+            uow.commit()
 
     done, errors = _in_thread(sweep)
     assert done.wait(30) and errors == []
@@ -160,12 +161,13 @@ def test_api_workers_and_sweeps_hammering_the_same_enrollments_never_deadlock(
                 ).all()
             for event_id in pending:
                 assert event_id is not None
-                jobs.apply(pg, event_id)
+                writes.apply(pg, event_id)
 
     def sweeps() -> None:
         for minute in range(rounds):
             with SqlAlchemyUnitOfWork(pg) as uow:
                 escalate_overdue(uow, T0 + timedelta(days=10, minutes=minute))
+                uow.commit()
 
     def guarded(work: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:

@@ -21,9 +21,9 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.oidc import IdentityProvider
 from api.oidc_settings import OidcConfig, OidcSettingsError, oidc_config
-from api.security import issue_token
 from pathways.cli import cli
 from pathways.store.database import database_engine, upgrade
+from pathways.store.tokens import issue_token
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.integration.oidc_support import (
     REDIRECT_URL,
@@ -287,7 +287,7 @@ def test_a_pasted_carepath_token_still_signs_in_when_oidc_is_on(
     carepath: TestClient, sqlite: Engine
 ) -> None:
     with SqlAlchemyUnitOfWork(sqlite) as uow:
-        token = issue_token(uow.session, "radiology", "rita.radiology")
+        token = issue_token(uow.session, "radiology", "rita.radiology", datetime.now(UTC))
         uow.commit()
     assert me(carepath, token).json()["role"] == "radiology"
 

@@ -23,8 +23,8 @@ from pathways.store.replay import replay
 from pathways.store.sweeps import unprocessed_events
 from pathways.store.tables import AuditLog, Enrollment, OutboxMessage, PathwayEvent
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests import writes
 from tests.conftest import DEFINITIONS, toronto
-from workers import jobs
 
 T0 = toronto(2026, 11, 23, 9, 0)
 
@@ -69,6 +69,7 @@ def test_a_resume_delivered_before_its_hold_is_applied_after_it(engine: Engine, 
     # the hold's message was lost and recovered later: the resume's message comes first
     with SqlAlchemyUnitOfWork(engine) as uow:
         assert apply_event(uow, resume, T0).outcome == "applied"
+        uow.commit()
     with SqlAlchemyUnitOfWork(engine) as uow:
         assert apply_event(uow, hold, T0).outcome == "already_processed"
 
@@ -87,6 +88,7 @@ def test_replay_names_an_event_applied_after_a_later_one(engine: Engine, sbrt: s
     for event_id in (hold, resume):
         with SqlAlchemyUnitOfWork(engine) as uow:
             apply_event(uow, event_id, T0)
+            uow.commit()
     with Session(engine) as session:  # as the old worker left it: applied out of order
         session.execute(
             update(PathwayEvent).where(col(PathwayEvent.id) == hold).values(applied_seq=4)
@@ -118,14 +120,14 @@ def test_a_poison_event_is_quarantined_and_the_events_after_it_wait(
     bad = _record(engine, sbrt, "hold", "poison")
     later = _record(engine, sbrt, "hold", "admitted")
 
-    outcomes = [jobs.apply(engine, bad).outcome for _ in range(3)]
+    outcomes = [writes.apply(engine, bad).outcome for _ in range(3)]
 
     assert outcomes == ["failed", "failed", "failed"]
     event = _event(engine, bad)
     assert event.attempts == 3 and event.quarantined_at is not None
     assert event.last_error == "ValueError"  # the class only: a message may carry PHI
     assert event.processed_at is None
-    assert jobs.apply(engine, later).outcome == "waiting"  # never applied before `bad`
+    assert writes.apply(engine, later).outcome == "waiting"  # never applied before `bad`
     assert _event(engine, later).processed_at is None
     with SqlAlchemyUnitOfWork(engine) as uow:
         assert unprocessed_events(uow, T0 + timedelta(days=1), timedelta(seconds=30)) == []
@@ -134,7 +136,7 @@ def test_a_poison_event_is_quarantined_and_the_events_after_it_wait(
             select(OutboxMessage).where(OutboxMessage.event_type == "event_quarantined")
         ).all()
         assert [(a.role, a.payload["event"]) for a in alerts] == [("admin", bad)]
-    assert jobs.apply(engine, bad).outcome == "waiting"  # set aside: not tried again
+    assert writes.apply(engine, bad).outcome == "waiting"  # set aside: not tried again
     assert _event(engine, bad).attempts == 3
 
 
@@ -144,12 +146,13 @@ def test_rejecting_a_quarantined_event_lets_the_next_one_apply(
     monkeypatch.setenv("CAREPATH_QUARANTINE_AFTER", "1")
     bad = _record(engine, sbrt, "hold", "poison")
     later = _record(engine, sbrt, "hold", "admitted")
-    jobs.apply(engine, bad)
+    writes.apply(engine, bad)
 
     with SqlAlchemyUnitOfWork(engine) as uow:
         following = reject_event(uow, bad, "admin", "entered in error", T0)
+        uow.commit()
     assert following == later
-    assert jobs.apply(engine, later).outcome == "applied"
+    assert writes.apply(engine, later).outcome == "applied"
     assert _event(engine, bad).rejected_reason == "rejected by an administrator: entered in error"
     assert _status(engine, sbrt) == "on_hold"
     with SqlAlchemyUnitOfWork(engine) as uow:
@@ -164,12 +167,13 @@ def test_a_retried_event_applies_once_its_cause_is_fixed(
 ) -> None:
     monkeypatch.setenv("CAREPATH_QUARANTINE_AFTER", "1")
     bad = _record(engine, sbrt, "hold", "poison")
-    jobs.apply(engine, bad)
+    writes.apply(engine, bad)
     monkeypatch.undo()  # the cause is fixed (a new release)
 
     with SqlAlchemyUnitOfWork(engine) as uow:
         assert retry_event(uow, bad, "admin", T0) == bad
-    assert jobs.apply(engine, bad).outcome == "applied"
+        uow.commit()
+    assert writes.apply(engine, bad).outcome == "applied"
     assert _status(engine, sbrt) == "on_hold"
 
 
@@ -185,7 +189,7 @@ def test_a_failing_event_does_not_hold_back_other_enrollments_in_its_commit(
     bad = _record(engine, sbrt, "hold", "poison")
 
     # a worker with a backlog takes both enrollments into one commit
-    assert jobs.apply(engine, bad, backlog=10).outcome == "failed"
+    assert writes.apply(engine, bad, backlog=10).outcome == "failed"
 
     assert _event(engine, good).processed_at is not None  # applied, not lost with the batch
     assert _status(engine, second) == "on_hold"

@@ -11,8 +11,8 @@ from pathways.cli import cli
 from pathways.store.enrollments import record_event
 from pathways.store.tables import Enrollment, PathwayEvent
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from tests import writes
 from tests.integration.api_support import Api
-from workers import jobs
 
 
 def _quarantined_hold_then_resume(api: Api) -> tuple[str, int, int]:
@@ -20,10 +20,10 @@ def _quarantined_hold_then_resume(api: Api) -> tuple[str, int, int]:
     enrollment_id = api.enrolled("MRN-Q1")
     with SqlAlchemyUnitOfWork(api.engine) as uow:
         hold, _ = record_event(
-            uow, enrollment_id, "hold", {"reason": "ward"}, "q1", "kim", jobs.now()
+            uow, enrollment_id, "hold", {"reason": "ward"}, "q1", "kim", writes.now()
         )
         resume, _ = record_event(
-            uow, enrollment_id, "resume", {"reason": "home"}, "q2", "kim", jobs.now()
+            uow, enrollment_id, "resume", {"reason": "home"}, "q2", "kim", writes.now()
         )
         uow.commit()
     assert hold.id is not None and resume.id is not None
@@ -31,7 +31,7 @@ def _quarantined_hold_then_resume(api: Api) -> tuple[str, int, int]:
         session.execute(
             update(PathwayEvent)
             .where(col(PathwayEvent.id) == hold.id)
-            .values(attempts=5, last_error="DataError", quarantined_at=jobs.now())
+            .values(attempts=5, last_error="DataError", quarantined_at=writes.now())
         )
         session.commit()
     return enrollment_id, hold.id, resume.id

@@ -31,7 +31,7 @@ from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from pathways.store.webhook_admin import subscribe
 from tests.conftest import DEFINITIONS
 from tests.integration.processes import CarepathProcess, PrivateRedis, wait_until
-from workers.jobs import now
+from tests.writes import now
 
 DRILL = Path(__file__).parent / "definitions" / "worker_drill.yaml"
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

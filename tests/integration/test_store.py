@@ -75,7 +75,9 @@ def _tasks(engine: Engine, enrollment_id: str, status: str = "ready") -> dict[st
 
 def _apply(engine: Engine, event_id: int, now=T0):  # type: ignore[no-untyped-def]
     with SqlAlchemyUnitOfWork(engine) as uow:
-        return apply_event(uow, event_id, now)
+        applied = apply_event(uow, event_id, now)
+        uow.commit()
+    return applied
 
 
 def _complete(engine: Engine, task_id: str, data: dict[str, object], now=T0) -> str:  # type: ignore[no-untyped-def]
@@ -216,6 +218,7 @@ def test_a_due_timer_fires_once_and_the_pathway_goes_on(library: Engine) -> None
     much_later = now + timedelta(days=30)
     with SqlAlchemyUnitOfWork(library) as uow:
         fired = fire_due_timers(uow, much_later)
+        uow.commit()
     with SqlAlchemyUnitOfWork(library) as uow:
         assert fire_due_timers(uow, much_later) == []  # once
     assert len(fired) == 1
@@ -230,6 +233,7 @@ def test_overdue_tasks_escalate_to_the_navigator_once_and_flag_the_enrollment(
     late = T0 + timedelta(days=12)
     with SqlAlchemyUnitOfWork(library) as uow:
         assert escalate_overdue(uow, late) == 4
+        uow.commit()
     with SqlAlchemyUnitOfWork(library) as uow:
         assert escalate_overdue(uow, late) == 0
     with Session(library) as session:

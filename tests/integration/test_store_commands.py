@@ -30,6 +30,7 @@ def _enrolled_with_history(engine: Engine) -> str:
     assert hold.id is not None
     with SqlAlchemyUnitOfWork(engine) as uow:
         apply_event(uow, hold.id, T0)
+        uow.commit()
     return enrollment.id
 
 

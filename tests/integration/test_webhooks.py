@@ -13,7 +13,7 @@ import hmac
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,20 +22,23 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from pathways.service.bus import Service
+from pathways.service.commands import DeliverWebhooks
 from pathways.store.tables import (
     AuditLog,
     OutboxMessage,
     WebhookDelivery,
     WebhookSubscription,
 )
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from pathways.store.webhook_admin import dead_letters, remove, retry, set_active
 from pathways.store.webhook_signing import new_secret, verify
 from pathways.store.webhooks import (
+    BATCH,
     LEASE,
     DeliveryReport,
     Post,
     backoff,
-    deliver_due,
     dispatch_outbox,
     httpx_post,
 )
@@ -44,6 +47,19 @@ from tests.integration.api_support import Api
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 ENROLLMENT = "7d4c1f0e-0000-4000-8000-000000000001"
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+def deliver_due(
+    engine: Engine,
+    clock: Callable[[], datetime],
+    post: Post = httpx_post,
+    limit: int = BATCH,
+    attempts_allowed: int | None = None,
+    interrupts: tuple[type[BaseException], ...] = (),
+) -> DeliveryReport:
+    """One run of the DeliverWebhooks handler, on this clock and poster."""
+    service = Service(lambda: SqlAlchemyUnitOfWork(engine), clock, post=post, interrupts=interrupts)
+    return service.handle(DeliverWebhooks(limit=limit, attempts_allowed=attempts_allowed))
 
 
 class Clock:

@@ -26,7 +26,7 @@ from pathways.store.tables import Enrollment, PathwayEvent, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import DEFINITIONS
 from tests.integration.processes import CarepathProcess, PrivateRedis, SharedRedis, wait_until
-from workers.jobs import now
+from tests.writes import now
 
 DRILL = Path(__file__).parent / "definitions" / "worker_drill.yaml"
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

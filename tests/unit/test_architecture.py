@@ -10,7 +10,8 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-# Adapters that may touch the outside world; everything else in pathways/ is the core.
+# Adapters that may touch the outside world; everything else in pathways/ but the store and
+# the handlers (pathways/service/) is the core.
 ADAPTERS = {
     "cli.py",
     "cli_group.py",
@@ -40,7 +41,7 @@ def _core_modules() -> list[Path]:
     return [
         path
         for path in sorted((ROOT / "pathways").rglob("*.py"))
-        if path.name not in ADAPTERS and "store" not in path.parts
+        if path.name not in ADAPTERS and not {"store", "service"} & set(path.parts)
     ]
 
 
@@ -105,3 +106,30 @@ def test_the_import_contracts_hold(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "0 broken" in result.stdout
+
+
+def test_only_the_handlers_commit_and_read_the_clock() -> None:
+    # One command, one handler, one commit: the store, the API, the workers and the command
+    # line never commit (the handlers in pathways/service/ do), and the store never reads the
+    # clock (a handler passes `now`). A new `.commit()` elsewhere is a second convention.
+    offenders = []
+    for package in ("pathways", "api", "workers"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT)
+            if "service" in relative.parts or "migrations" in relative.parts:
+                continue
+            text = path.read_text(encoding="utf-8")
+            if ".commit()" in text and relative != Path("pathways/store/unit_of_work.py"):
+                offenders.append(f"{relative} commits")
+            if "store" in relative.parts and "datetime.now" in text:
+                offenders.append(f"{relative} reads the clock")
+    assert offenders == []
+
+
+def test_every_command_has_exactly_one_handler() -> None:
+    from pathways.service.bus import HANDLERS, unhandled
+    from pathways.service.commands import all_commands
+
+    assert unhandled() == set()
+    assert set(HANDLERS) == set(all_commands())
+    assert len(set(HANDLERS.values())) == len(HANDLERS)  # no handler serves two commands

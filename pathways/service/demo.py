@@ -1,24 +1,37 @@
-"""Demo patients for the embedded mode, in varied states, made through the real event path."""
+"""Demo patients for the embedded mode, in varied states, made through the real event path.
+
+Every write is a command run by its handler, on a service whose clock reads the moment of
+the course being replayed (a patient enrolled 25 days ago was enrolled then).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from pathways.model import Field, Task
 from pathways.runtime.definition import Definition
-from pathways.store.applying import apply_event
-from pathways.store.definitions import compiled, pinned, publish_directory
-from pathways.store.enrollments import enrol, record_event, register_patient
-from pathways.store.staff_tasks import complete_task, escalate_overdue
-from pathways.store.sweeps import fire_due_timers, next_timer
+from pathways.service.bus import Service
+from pathways.service.commands import (
+    ApplyEvents,
+    CompleteTask,
+    Enrol,
+    EscalateOverdueTasks,
+    FireDueTimers,
+    PublishLibrary,
+    RecordEvent,
+    RegisterPatient,
+)
+from pathways.service.context import fixed
+from pathways.store.definitions import compiled, pinned
+from pathways.store.sweeps import next_timer
 from pathways.store.tables import Enrollment, PathwayDefinition, StaffTask
-from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 NAVIGATOR = "demo.navigator"
 # (MRN, display name, pathway, days ago, what then happens)
@@ -36,45 +49,51 @@ USUAL_VALUES: dict[str, Any] = {"qa_passed": True, "eligible": True}
 
 
 def seed(
-    engine: Engine,
+    service: Service,
     definitions: Path,
-    now: datetime,
     progress: Callable[[int], None] = lambda _: None,
 ) -> int:
     """Publish the library and enrol the demo patients once; how many were enrolled."""
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        publish_directory(uow.session, definitions, NAVIGATOR, now)
-        uow.commit()
+    now = service.clock()
+    service.handle(PublishLibrary(paths=(str(definitions),), actor=NAVIGATOR))
+    with service.unit_of_work() as uow:
         if uow.session.exec(select(func.count()).select_from(Enrollment)).one():
             return 0
+        attributes_of = {
+            pathway: _attributes(uow.session, pathway) for _, _, pathway, _, _ in PATIENTS
+        }
     for mrn, name, pathway, days_ago, then in PATIENTS:
         start = now - timedelta(days=days_ago)
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            patient = register_patient(uow, mrn, name, NAVIGATOR, start)
-            row = _definition(uow.session, pathway)
-            attributes = {
-                key: value
-                for key, value in PATIENT_ATTRIBUTES.items()
-                if key in compiled(uow.session, row).pathway.patient
-            }
-            enrollment = enrol(
-                uow, patient.id, pathway, None, {}, attributes, NAVIGATOR, start, f"demo:{mrn}"
+        then_ = service.at(fixed(start))
+        patient = then_.handle(RegisterPatient(mrn=mrn, display_name=name, actor=NAVIGATOR))
+        enrollment = then_.handle(
+            Enrol(
+                patient_id=patient.patient.id,
+                pathway=pathway,
+                patient=attributes_of[pathway],
+                idempotency_key=f"demo:{mrn}",
+                actor=NAVIGATOR,
             )
-            uow.commit()
+        ).enrollment
         if then == "on_hold":
             record_and_apply(
-                engine,
+                service,
                 enrollment.id,
                 "hold",
                 {"reason": "admitted for pain control"},
                 start + timedelta(days=1),
             )
         elif then == "finished":
-            _drive_to_end(engine, enrollment.id, start, now)
+            _drive_to_end(service, enrollment.id, start, now)
         progress(1)
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        escalate_overdue(uow, now)  # what beat would do within a minute: flag the late work
+    service.handle(EscalateOverdueTasks())  # what beat would do within a minute: flag late work
     return len(PATIENTS)
+
+
+def _attributes(session: Session, pathway: str) -> dict[str, Any]:
+    """The demo's patient attributes that this pathway declares."""
+    declared = compiled(session, _definition(session, pathway)).pathway.patient
+    return {key: value for key, value in PATIENT_ATTRIBUTES.items() if key in declared}
 
 
 def _definition(session: Session, pathway: str) -> PathwayDefinition:
@@ -86,7 +105,7 @@ def _definition(session: Session, pathway: str) -> PathwayDefinition:
 
 
 def record_and_apply(
-    engine: Engine,
+    service: Service,
     enrollment_id: str,
     event_type: str,
     data: dict[str, Any],
@@ -94,27 +113,26 @@ def record_and_apply(
     actor: str = NAVIGATOR,
 ) -> None:
     """Record an event and apply it at once, as the API and a worker would (seeding only)."""
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        event, _ = record_event(
-            uow,
-            enrollment_id,
-            event_type,
-            data,
-            f"{actor}:{event_type}:{at.isoformat()}",
-            actor,
-            at,
+    then = service.at(fixed(at))
+    accepted = then.handle(
+        RecordEvent(
+            enrollment_id=enrollment_id,
+            type=event_type,
+            data=data,
+            idempotency_key=f"{actor}:{event_type}:{at.isoformat()}",
+            actor=actor,
+            from_person=False,
         )
-        uow.commit()
-    assert event.id is not None
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        apply_event(uow, event.id, at)
+    )
+    then.handle(ApplyEvents(event_id=accepted.event_id))
 
 
-def _drive_to_end(engine: Engine, enrollment_id: str, start: datetime, now: datetime) -> None:
+def _drive_to_end(service: Service, enrollment_id: str, start: datetime, now: datetime) -> None:
     """Work an enrollment the usual way (tasks done in hours, timers when due) until it ends."""
     moment = start
     for _ in range(500):
-        with Session(engine) as session:
+        with service.unit_of_work() as uow:
+            session = uow.session
             enrollment = session.get(Enrollment, enrollment_id)
             assert enrollment is not None
             if enrollment.status != "active":
@@ -128,20 +146,19 @@ def _drive_to_end(engine: Engine, enrollment_id: str, start: datetime, now: date
             timer = next_timer(session, enrollment_id)
         if task is not None:
             moment = max(moment, task.created_at) + timedelta(hours=2)
-            data = _typical(definition, task)
-            with SqlAlchemyUnitOfWork(engine) as uow:
-                event, _ = complete_task(uow, task.id, data, "demo.staff", moment)
-                uow.commit()
-            assert event.id is not None
-            with SqlAlchemyUnitOfWork(engine) as uow:
-                apply_event(uow, event.id, moment)
+            then = service.at(fixed(moment))
+            done = CompleteTask(
+                task_id=task.id, data=_typical(definition, task), actor="demo.staff"
+            )
+            then.handle(ApplyEvents(event_id=then.handle(done).event_id))
         elif timer is not None:
             moment = max(moment, timer.due_at)
-            with SqlAlchemyUnitOfWork(engine) as uow:
-                fired = fire_due_timers(uow, moment)
+            # the timers' events are applied at once: nobody else is working this database
+            fired: list[int] = []
+            at_timer = replace(service.at(fixed(moment)), enqueue=fired.append)
+            at_timer.handle(FireDueTimers())
             for event_id in fired:
-                with SqlAlchemyUnitOfWork(engine) as uow:
-                    apply_event(uow, event_id, moment)
+                at_timer.handle(ApplyEvents(event_id=event_id))
         else:
             return
         if moment > now:
