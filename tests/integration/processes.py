@@ -27,14 +27,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll until `check()` holds, or fail saying what did not happen."""
+def wait_until(check: Callable[[], bool], timeout: float, what: str | Callable[[], str]) -> None:
+    """Poll until `check()` holds, or fail saying what did not happen (`what` may be a
+    function, so that processes' logs are read when it failed, not before)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    said = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {said}")
 
 
 class PrivateRedis:
