@@ -89,9 +89,9 @@ def _remember_patient(_mapper: Any, _connection: Any, patient: Any) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _phi_guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Send every in-process log record to a file, and note every patient registered."""
-    from pathways.service.demo import PATIENTS
     from sqlalchemy import event
 
+    from pathways.service.demo import PATIENTS
     from pathways.store.tables import Patient
 
     for mrn, name, *_ in PATIENTS:

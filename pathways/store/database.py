@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -21,6 +22,15 @@ def database_engine(url: str) -> Engine:
         return engine
     # hide_parameters: a logged database error must not carry state or recorded data (PHI).
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
+
+
+def in_memory_engine() -> Engine:
+    """One in-memory SQLite database that every session shares (fakes, throwaway runs),
+    with the same transaction handling as a SQLite file."""
+    engine = create_engine("sqlite://", poolclass=StaticPool, hide_parameters=True)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin_immediate)
+    return engine
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

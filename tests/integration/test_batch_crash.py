@@ -47,7 +47,7 @@ from pathways.store.tables import PathwayEvent, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import DEFINITIONS
 from tests.integration.processes import CAREPATH, ROOT, CarepathProcess, PrivateRedis, wait_until
-from workers.jobs import now
+from tests.writes import now
 
 DRILL = Path(__file__).parent / "definitions" / "worker_drill.yaml"
 ENROLLMENTS = 40
