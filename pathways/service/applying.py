@@ -22,7 +22,7 @@ from pathways.store.applying import (
 )
 from pathways.store.quarantine import record_failure, reject_event, retry_event
 
-log = logging.getLogger("workers.jobs")  # where operators have always read these
+log = logging.getLogger(__name__)
 BATCH_LIMIT = 64  # enrollments per group commit under a backlog
 ATTEMPTS = 5  # tries when another worker changed the enrollment meanwhile
 

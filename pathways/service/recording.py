@@ -19,7 +19,7 @@ from pathways.store.staff_tasks import complete_task, skip_task
 from pathways.store.tables import PathwayEvent
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
-log = logging.getLogger("carepath.api")  # where operators have always read these
+log = logging.getLogger(__name__)
 Record = Callable[[SqlAlchemyUnitOfWork, datetime], tuple[PathwayEvent, bool]]
 
 

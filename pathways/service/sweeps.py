@@ -19,7 +19,7 @@ from pathways.store.projections import refresh_projection, stale_projections
 from pathways.store.staff_tasks import escalate_overdue
 from pathways.store.sweeps import fire_due_timers, unprocessed_events
 
-log = logging.getLogger("workers.jobs")  # where operators have always read these
+log = logging.getLogger(__name__)
 
 
 def fire_timers(command: FireDueTimers, context: Context) -> int:

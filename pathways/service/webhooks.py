@@ -30,7 +30,7 @@ from pathways.store.webhooks import (
     short_error,
 )
 
-log = logging.getLogger("pathways.store.webhooks")  # where operators have always read these
+log = logging.getLogger(__name__)
 CLAIM_TRIES = 3  # another deliverer may take the one picked: pick again, a few times
 
 

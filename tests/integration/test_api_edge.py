@@ -202,7 +202,7 @@ def test_an_event_stored_while_the_broker_is_down_is_still_accepted(
 
     down = create_app(api.engine, broker_down, ADMIN_TOKEN)
     enrollment_id = api.enrolled()
-    with TestClient(down) as client, caplog.at_level(logging.WARNING, "carepath.api"):
+    with TestClient(down) as client, caplog.at_level(logging.WARNING, "pathways.service.recording"):
         response = client.post(
             f"/enrollments/{enrollment_id}/events", json=HOLD, headers=api.headers("navigator")
         )

@@ -47,7 +47,7 @@ def test_values_that_read_as_codes_are_not_looked_for(tmp_path: Path) -> None:
 
 def test_a_record_logged_in_this_process_reaches_the_guarded_file() -> None:
     marker = "phi-guard-self-check-4f1c"
-    logging.getLogger("workers.jobs").debug("%s", marker)
+    logging.getLogger("pathways.service.applying").debug("%s", marker)
 
     in_process = [path for path in phi_guard.LOGS if path.name == "in-process.log"]
     assert in_process, "the guard is not capturing this process's log records"
