@@ -46,6 +46,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -54,7 +55,6 @@ from redis import Redis
 from sqlalchemy import Engine, text
 from sqlmodel import col, select
 
-from bench.end_to_end import cpu_seconds
 from bench.persisted import BrokenRun, postgres_database, postgres_problem
 from bench.results import Row, Section
 from bench.services import (
@@ -73,7 +73,6 @@ from pathways.store.enrollments import enrol, register_patient
 from pathways.store.staff_tasks import complete_task
 from pathways.store.tables import StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-from workers import jobs
 
 TITLE = "6. Scaling: events applied at 1, 2 and 4 worker processes"
 DATABASE = "carepath_bench_scaling"
@@ -117,7 +116,7 @@ def recorded_completions(engine: Engine, count: int, label: str) -> list[int]:
     event_ids = []
     for number in range(count):
         with SqlAlchemyUnitOfWork(engine) as uow:
-            now = jobs.now()
+            now = datetime.now(UTC)
             mrn = f"BENCH-SCALE-{label}-{number:05d}"
             patient = register_patient(uow, mrn, f"Bench {label} {number}", "bench", now)
             enrollment = enrol(uow, patient.id, PATHWAY, None, {}, PATIENT, "bench", now)
@@ -199,12 +198,25 @@ def stack() -> Iterator[Stack]:
         engine = database_engine(url)
         exits.callback(engine.dispose)
         with SqlAlchemyUnitOfWork(engine) as uow:
-            publish_directory(uow.session, ROOT / "definitions", "bench", jobs.now())
+            publish_directory(uow.session, ROOT / "definitions", "bench", datetime.now(UTC))
             uow.commit()
         wait_until(lambda: redis_answers(redis_port), 10, "the private redis-server")
         broker = f"redis://127.0.0.1:{redis_port}/0"
         env = {**os.environ, "CAREPATH_DATABASE_URL": url, "CAREPATH_BROKER_URL": broker}
         yield Stack(engine, env, logs, broker, exits)
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time of each live process, in seconds (/proc/PID/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return found
 
 
 def backends(engine: Engine, exclude: int) -> list[int]:
