@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.results import Section, fmt, json_rows
 
-SUITE = ("core", "persisted", "end_to_end", "polling")
+SUITE = ("core", "persisted", "end_to_end", "polling", "scaling")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
