@@ -10,7 +10,7 @@ labs with normal counts, pharmacy verification, infusion) to the cycle's rest ti
 script of completions (engine task ids, recorded counts) comes from running the engine in
 memory once, so every event is one the engine accepts. Before each timed run, fresh
 enrollments are enrolled and their events recorded (untimed); the run then applies them
-with `workers.jobs.apply` (a unit of work around `apply_event`: lock, step, write, one
+with the `ApplyEvents` handler (a unit of work around `apply_events`: lock, step, write, one
 commit), the same call a Celery worker makes. Every run checks that each event was applied
 (none rejected, none already processed): a benchmark of a broken run is worthless.
 
@@ -59,12 +59,14 @@ from pathways.runtime.definition import Definition
 from pathways.runtime.effects import CancelTask, CreateTask
 from pathways.runtime.engine import start, step
 from pathways.runtime.events import Enrolled, TaskCompleted
+from pathways.service.bus import Service
+from pathways.service.commands import ApplyEvents
+from pathways.service.context import system_clock
 from pathways.store.database import database_engine, upgrade
 from pathways.store.definitions import compiled, publish_directory
 from pathways.store.enrollments import enrol, record_event, register_patient
 from pathways.store.tables import PathwayDefinition, PathwayEvent
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-from workers import jobs
 
 TITLE = "2. Persisted: events applied per second through the service layer"
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,8 +176,9 @@ def _apply_events(
     outcomes: Counter[str] = Counter()
     _wait_for(start_at)
     began, cpu = time.monotonic(), time.process_time()
+    service = Service.on(engine)
     for event_id in event_ids:
-        outcomes[jobs.apply(engine, event_id).outcome] += 1
+        outcomes[service.handle(ApplyEvents(event_id=event_id)).outcome] += 1
     return began, time.monotonic(), dict(outcomes), time.process_time() - cpu
 
 
@@ -189,8 +192,10 @@ def _apply_backlog(
     outcomes: Counter[str] = Counter()
     _wait_for(start_at)
     began, cpu = time.monotonic(), time.process_time()
+    service = Service.on(engine)
     for index, event_id in enumerate(event_ids):
-        outcomes[jobs.apply(engine, event_id, backlog=len(event_ids) - index - 1).outcome] += 1
+        backlog = len(event_ids) - index - 1
+        outcomes[service.handle(ApplyEvents(event_id=event_id, backlog=backlog)).outcome] += 1
     return began, time.monotonic(), dict(outcomes), time.process_time() - cpu
 
 
@@ -270,7 +275,7 @@ def script(definition: Definition) -> list[tuple[str, dict[str, Any]]]:
     Runs the engine in memory: complete the oldest open task, recording normal counts
     where the form asks for them, until SCRIPT_LENGTH tasks are done.
     """
-    now = jobs.now()
+    now = system_clock()
     state, effects = start(definition, Enrolled({}, {}), now)
     open_tasks: dict[str, CreateTask] = {}
     completions: list[tuple[str, dict[str, Any]]] = []
@@ -299,7 +304,7 @@ def prepare(
     per_enrollment = []
     for number in range(count):
         with SqlAlchemyUnitOfWork(engine) as uow:
-            now = jobs.now()
+            now = system_clock()
             mrn = f"BENCH-{batch}-{number:05d}"
             patient = register_patient(uow, mrn, f"Bench {number}", "bench", now)
             enrollment = enrol(uow, patient.id, PATHWAY, None, {}, {}, "bench", now)
@@ -409,7 +414,7 @@ def measure(url: str, helpers: Helpers, size: Size, label: str) -> Figures:
     )
     try:
         with SqlAlchemyUnitOfWork(engine) as uow:
-            publish_directory(uow.session, DEFINITIONS, "bench", jobs.now())
+            publish_directory(uow.session, DEFINITIONS, "bench", system_clock())
             uow.commit()
             completions = script(compiled(uow.session, _definition_row(uow)))
         COMMITS.create(engine)
@@ -551,7 +556,7 @@ def run(quick: bool) -> list[Section]:
         TITLE,
         f"Chemotherapy task completions ({SCRIPT_LENGTH} per enrollment: baseline, consent, "
         f"cycle 1), {size.enrollments * SCRIPT_LENGTH} events per run applied with "
-        "`jobs.apply` (the worker's call), against `INSERT one row; COMMIT` "
+        "the `ApplyEvents` handler (the worker's call), against `INSERT one row; COMMIT` "
         f"({size.commits} per run); {size.repeats} repeats; spawned processes with their "
         "own engines; SQLite (WAL, file in a temp dir) and PostgreSQL "
         f"({ADMIN_URL.rsplit('@', 1)[-1].split('/')[0]}, database {DATABASE}).",

@@ -46,14 +46,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 from celery import Celery
 from redis import Redis
 from sqlalchemy import Engine, text
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bench.persisted import BrokenRun, postgres_database, postgres_problem
 from bench.results import Row, Section
@@ -67,12 +66,10 @@ from bench.services import (
     redis_server,
     wait_until,
 )
+from pathways.service import bus
+from pathways.service.commands import CompleteTask, Enrol, PublishLibrary, RegisterPatient
 from pathways.store.database import database_engine, upgrade
-from pathways.store.definitions import publish_directory
-from pathways.store.enrollments import enrol, register_patient
-from pathways.store.staff_tasks import complete_task
 from pathways.store.tables import StaffTask
-from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 TITLE = "6. Scaling: events applied at 1, 2 and 4 worker processes"
 DATABASE = "carepath_bench_scaling"
@@ -112,23 +109,30 @@ FULL = Size(events=2000, rounds=3)
 
 def recorded_completions(engine: Engine, count: int, label: str) -> list[int]:
     """`count` patients enrolled on surgery, each with its pre-operative imaging completed
-    through the store (recorded, not applied): the events' ids."""
+    through the handlers (recorded, not applied: no worker is told): the events' ids."""
+    writes = bus.Service.on(engine)
     event_ids = []
     for number in range(count):
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            now = datetime.now(UTC)
-            mrn = f"BENCH-SCALE-{label}-{number:05d}"
-            patient = register_patient(uow, mrn, f"Bench {label} {number}", "bench", now)
-            enrollment = enrol(uow, patient.id, PATHWAY, None, {}, PATIENT, "bench", now)
-            task = uow.session.exec(
-                select(StaffTask).where(
-                    col(StaffTask.enrollment_id) == enrollment.id, col(StaffTask.step) == STEP
+        mrn = f"BENCH-SCALE-{label}-{number:05d}"
+        name = f"Bench {label} {number}"
+        patient = writes.handle(RegisterPatient(mrn=mrn, display_name=name, actor="bench"))
+        enrolled = writes.handle(
+            Enrol(
+                patient_id=patient.patient.id,
+                pathway=PATHWAY,
+                patient=PATIENT,
+                idempotency_key=f"scale:{mrn}",
+                actor="bench",
+            )
+        )
+        with Session(engine) as session:
+            task_id = session.exec(
+                select(StaffTask.id).where(
+                    col(StaffTask.enrollment_id) == enrolled.enrollment.id,
+                    col(StaffTask.step) == STEP,
                 )
             ).one()
-            event, _ = complete_task(uow, task.id, {}, "bench", now)
-            uow.commit()
-        assert event.id is not None
-        event_ids.append(event.id)
+        event_ids.append(writes.handle(CompleteTask(task_id=task_id, actor="bench")).event_id)
     return event_ids
 
 
@@ -197,9 +201,9 @@ def stack() -> Iterator[Stack]:
         upgrade(url)
         engine = database_engine(url)
         exits.callback(engine.dispose)
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            publish_directory(uow.session, ROOT / "definitions", "bench", datetime.now(UTC))
-            uow.commit()
+        bus.Service.on(engine).handle(
+            PublishLibrary(paths=(str(ROOT / "definitions"),), actor="bench")
+        )
         wait_until(lambda: redis_answers(redis_port), 10, "the private redis-server")
         broker = f"redis://127.0.0.1:{redis_port}/0"
         env = {**os.environ, "CAREPATH_DATABASE_URL": url, "CAREPATH_BROKER_URL": broker}
