@@ -1,14 +1,15 @@
 """The OIDC settings (CAREPATH_OIDC_*): where the provider is and how its groups map to roles.
 
-Parsed from a mapping the command line passes in, so api/ modules never read the environment.
+Checked from the Settings the command line reads (pathways/store/settings.py), so api/
+modules never read the environment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pathways.roles import known_role
+from pathways.store.settings import Settings
 
 
 class OidcSettingsError(ValueError):
@@ -29,22 +30,20 @@ class OidcConfig:
     leeway: float = 30.0  # seconds of clock difference tolerated on exp/nbf/iat
 
 
-def oidc_config(environ: Mapping[str, str]) -> OidcConfig | None:
+def oidc_config(read: Settings) -> OidcConfig | None:
     """The OIDC settings from CAREPATH_OIDC_* variables; None (sign-in off) without an issuer."""
-    issuer = environ.get("CAREPATH_OIDC_ISSUER", "").strip()  # exactly as tokens' `iss`
-    if not issuer:
+    if not read.oidc_issuer:  # kept exactly as given: tokens' `iss` is compared to it
         return None
-    client_id = environ.get("CAREPATH_OIDC_CLIENT_ID", "").strip()
-    if not client_id:
+    if not read.oidc_client_id:
         raise OidcSettingsError("set CAREPATH_OIDC_CLIENT_ID (carepath's client at the provider)")
     return OidcConfig(
-        issuer=issuer,
-        client_id=client_id,
-        client_secret=environ.get("CAREPATH_OIDC_CLIENT_SECRET", "").strip() or None,
-        role_claim=environ.get("CAREPATH_OIDC_ROLE_CLAIM", "").strip() or "groups",
-        role_map=role_map(environ.get("CAREPATH_OIDC_ROLE_MAP", "")),
-        redirect_url=environ.get("CAREPATH_OIDC_REDIRECT_URL", "").strip() or None,
-        scopes=environ.get("CAREPATH_OIDC_SCOPES", "").strip() or "openid profile",
+        issuer=read.oidc_issuer,
+        client_id=read.oidc_client_id,
+        client_secret=read.oidc_client_secret,
+        role_claim=read.oidc_role_claim,
+        role_map=role_map(read.oidc_role_map),
+        redirect_url=read.oidc_redirect_url,
+        scopes=read.oidc_scopes,
     )
 
 

@@ -299,12 +299,10 @@ def _settings() -> Settings:
 
 def _oidc_settings() -> OidcConfig | None:
     """Sign-in with the hospital's OpenID Connect provider, from CAREPATH_OIDC_* (None: off)."""
-    import os
-
     from api.oidc_settings import OidcSettingsError, oidc_config
 
     try:
-        return oidc_config(os.environ)
+        return oidc_config(_settings())
     except OidcSettingsError as error:
         raise click.UsageError(str(error)) from None
 

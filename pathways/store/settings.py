@@ -1,7 +1,8 @@
 """carepath's settings, read from the environment (CAREPATH_*) in one place.
 
-The entry points (the `carepath` commands, the Celery app, the jobs) ask `settings()`; the
-engine core never reads the environment. Every variable is listed in docs/operations.md.
+The entry points (the `carepath` commands, the Celery app, the workers' service) ask
+`settings()` and pass what they read on; the engine core never reads the environment.
+Every variable is listed in docs/operations.md.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ class Settings(BaseSettings):
     quarantine_after: int = 5
     webhook_max_attempts: int = Field(default=12, ge=1)
     webhook_secret: str | None = None
+    # Sign-in with the hospital's OpenID Connect provider (api/oidc_settings.py); off without
+    # an issuer.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_role_claim: str = "groups"
+    oidc_role_map: str = ""
+    oidc_redirect_url: str | None = None
+    oidc_scopes: str = "openid profile"
 
     @field_validator("database_url")
     @classmethod

@@ -23,6 +23,7 @@ from api.oidc import IdentityProvider
 from api.oidc_settings import OidcConfig, OidcSettingsError, oidc_config
 from pathways.cli import cli
 from pathways.store.database import database_engine, upgrade
+from pathways.store.settings import Settings
 from pathways.store.tokens import issue_token
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.integration.oidc_support import (
@@ -40,9 +41,15 @@ ADMIN = "oidc-test-admin-token-0123456789"
 MAPPING = "spine-navigators=navigator,lab-staff=lab"
 
 
+def configured(environment: dict[str, str]) -> OidcConfig | None:
+    """The OIDC settings carepath reads from these CAREPATH_* variables."""
+    given = {name.removeprefix("CAREPATH_").lower(): value for name, value in environment.items()}
+    return oidc_config(Settings(**given))
+
+
 def settings(issuer: str, client_id: str = "carepath", mapping: str = MAPPING) -> OidcConfig:
     """The settings an operator would give for this provider."""
-    found = oidc_config(
+    found = configured(
         {
             "CAREPATH_OIDC_ISSUER": issuer,
             "CAREPATH_OIDC_CLIENT_ID": client_id,
@@ -293,17 +300,15 @@ def test_a_pasted_carepath_token_still_signs_in_when_oidc_is_on(
 
 
 def test_settings_name_the_variable_to_fix() -> None:
-    assert oidc_config({}) is None
+    assert configured({}) is None
     base = {"CAREPATH_OIDC_ISSUER": "https://idp.example/realms/h/"}
     with pytest.raises(OidcSettingsError, match="CAREPATH_OIDC_CLIENT_ID"):
-        oidc_config(base)
+        configured(base)
     with pytest.raises(OidcSettingsError, match="'surgeons' is not a carepath role"):
-        oidc_config(
-            {**base, "CAREPATH_OIDC_CLIENT_ID": "c", "CAREPATH_OIDC_ROLE_MAP": "s=surgeons"}
-        )
+        configured({**base, "CAREPATH_OIDC_CLIENT_ID": "c", "CAREPATH_OIDC_ROLE_MAP": "s=surgeons"})
     with pytest.raises(OidcSettingsError, match="'lab-staff' is not GROUP=ROLE"):
-        oidc_config({**base, "CAREPATH_OIDC_CLIENT_ID": "c", "CAREPATH_OIDC_ROLE_MAP": "lab-staff"})
-    found = oidc_config({**base, "CAREPATH_OIDC_CLIENT_ID": "c", "CAREPATH_OIDC_ROLE_MAP": MAPPING})
+        configured({**base, "CAREPATH_OIDC_CLIENT_ID": "c", "CAREPATH_OIDC_ROLE_MAP": "lab-staff"})
+    found = configured({**base, "CAREPATH_OIDC_CLIENT_ID": "c", "CAREPATH_OIDC_ROLE_MAP": MAPPING})
     assert found is not None
     assert found.issuer == "https://idp.example/realms/h/"  # as given: iss is compared exactly
     assert found.role_map == (("spine-navigators", "navigator"), ("lab-staff", "lab"))
