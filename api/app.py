@@ -31,6 +31,7 @@ from api.routes import (
     webhooks,
 )
 from pathways.service.bus import Service
+from pathways.service.context import Clock, system_clock
 
 
 def create_app(
@@ -39,15 +40,19 @@ def create_app(
     admin_token: str,
     oidc: OidcConfig | None = None,
     body_limit: int | None = None,
+    clock: Clock = system_clock,
 ) -> FastAPI:
     """The app, wired to a database, a way to enqueue events, the admin token, and OIDC.
 
-    `body_limit` is the largest request body in bytes (default CAREPATH_MAX_BODY_BYTES)."""
+    `body_limit` is the largest request body in bytes (default CAREPATH_MAX_BODY_BYTES);
+    `clock` is what every route and handler reads the time from."""
     app = FastAPI(
         title="carepath", version="0.1.0", description="Care pathways for spinal-cancer treatment"
     )
     app.state.engine = engine  # reads
-    app.state.service = Service.on(engine, enqueue=enqueue)  # writes: one command, one handler
+    app.state.service = Service.on(
+        engine, enqueue=enqueue, clock=clock
+    )  # writes: one command, one handler
     app.state.admin_token = admin_token
     app.state.oidc = IdentityProvider(oidc) if oidc else None
     problems.install(app)

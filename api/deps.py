@@ -1,6 +1,7 @@
 """Dependencies for routes: the database session, the caller, permission checks, patient view."""
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -39,7 +40,7 @@ def caller(
         return bearer_principal(request.app.state.oidc, token)  # the hospital's sign-in
     try:
         found = (
-            principal(db, token, request.app.state.admin_token)
+            principal(db, token, request.app.state.admin_token, now(request))
             if (scheme.lower() == "bearer" and token)
             else None
         )
@@ -82,6 +83,14 @@ def patient_view(request: Request, db: SessionDep, who: CallerDep) -> PatientVie
 
 
 PatientViewDep = Annotated[PatientView, Depends(patient_view)]
+
+
+def now(request: Request) -> datetime:
+    """The time now, from the service's clock: the one clock of the whole app."""
+    return request.app.state.service.clock()  # type: ignore[no-any-return]
+
+
+NowDep = Annotated[datetime, Depends(now)]
 
 
 def service(request: Request) -> Service:

@@ -7,7 +7,7 @@ role's queue. A role outside the set has no permission at all, here or anywhere.
 
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from sqlmodel import Session, select
@@ -79,9 +79,7 @@ class Principal:
         return self.role in ("admin", "navigator") or self.role == role
 
 
-def principal(
-    session: Session, token: str, admin_token: str, now: datetime | None = None
-) -> Principal | None:
+def principal(session: Session, token: str, admin_token: str, now: datetime) -> Principal | None:
     """The caller a bearer token stands for, None for no one; TokenRefused when it may not act.
 
     The one place a bearer credential becomes a Principal (tokens here; OpenID Connect too).
@@ -91,7 +89,7 @@ def principal(
     found = session.exec(select(ApiToken).where(ApiToken.token_hash == digest(token))).first()
     if found is None:
         return None
-    at = now or datetime.now(UTC)
+    at = now
     if found.revoked_at is not None:
         raise TokenRefused(401, f"this token was revoked on {found.revoked_at:%Y-%m-%d}; {RENEW}")
     if found.expires_at <= at:

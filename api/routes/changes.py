@@ -3,14 +3,14 @@
 Ids and codes only (no PHI). Poll with the `next_cursor` of the last page as `after`.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from api.deps import Reader, SessionDep
+from api.deps import NowDep, Reader, SessionDep
 from pathways.store.tables import ChangeLog
 
 router = APIRouter(prefix="/changes", tags=["changes"])
@@ -63,12 +63,13 @@ def _after(cursor: str | None) -> int:
 def list_changes(
     who: Reader,
     db: SessionDep,
+    now: NowDep,
     after: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> ChangePage:
     """Changes with an id after the cursor (none: from the start), in id order."""
     last = _after(after)
-    settled = datetime.now(UTC) - VISIBILITY_MARGIN
+    settled = now - VISIBILITY_MARGIN
     rows = db.exec(
         select(ChangeLog).where(col(ChangeLog.id) > last).order_by(col(ChangeLog.id)).limit(limit)
     )

@@ -6,14 +6,14 @@ enrolment to first treatment; and the agenda of the next tumour board.
 
 import statistics
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
-from api.deps import Reader, SessionDep
+from api.deps import NowDep, Reader, SessionDep
 from pathways.model import Wait
 from pathways.runtime.definition import Definition
 from pathways.store.definitions import compiled
@@ -83,9 +83,8 @@ class Dashboard(BaseModel):
 
 
 @router.get("")
-def dashboard(who: Reader, db: SessionDep) -> Dashboard:
+def dashboard(who: Reader, db: SessionDep, now: NowDep) -> Dashboard:
     """Counts, overdue work, days to first treatment and the next board's agenda."""
-    now = datetime.now(UTC)
     return Dashboard(
         counts=_counts(db),
         overdue_tasks_by_role=_overdue(db, now),

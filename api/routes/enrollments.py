@@ -7,7 +7,7 @@ each applies, so a 202 means "accepted for the worker", never "applied".
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, or_
 from sqlmodel import Session, col, select
 
 from api.accepted import EventAccepted
-from api.deps import Navigator, PatientViewDep, Reader, ServiceDep, SessionDep
+from api.deps import Navigator, NowDep, PatientViewDep, Reader, ServiceDep, SessionDep
 from api.security import Permission
 from pathways.runtime.progress import OpenStep, progress
 from pathways.runtime.simulation import TimelineRow, project
@@ -260,7 +260,7 @@ def _summary(row: Enrollment) -> EnrollmentSummary:
 
 @router.get("/{enrollment_id}")
 def read_enrollment(
-    enrollment_id: str, who: Reader, db: SessionDep, view: PatientViewDep
+    enrollment_id: str, who: Reader, db: SessionDep, view: PatientViewDep, now: NowDep
 ) -> EnrollmentDetail:
     """One enrollment: its progress now (flag included) and its projected timeline."""
     enrollment = db.get(Enrollment, enrollment_id)
@@ -268,7 +268,7 @@ def read_enrollment(
         raise NotFound(f"no enrollment {enrollment_id}")
     # As of the current minute: a projection made from the exact instant would differ at every
     # poll for work already late, and no ETag would ever match.
-    detail = _detail(db, enrollment, datetime.now(UTC).replace(second=0, microsecond=0))
+    detail = _detail(db, enrollment, now.replace(second=0, microsecond=0))
     patient = db.get(Patient, enrollment.patient_id) if view.shows(enrollment.patient_id) else None
     if patient is not None:
         detail.patient = PatientBrief(mrn=patient.mrn, display_name=patient.display_name)

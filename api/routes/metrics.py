@@ -6,7 +6,7 @@ Scrapers authenticate like any reader: a `dashboard` token is the one to give th
 """
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, SQLModel, col, select
 
-from api.deps import Reader, SessionDep
+from api.deps import NowDep, Reader, SessionDep
 from pathways.store.tables import (
     OPEN_TASK_STATUSES,
     Enrollment,
@@ -138,8 +138,8 @@ class DatabaseCollector(Collector):
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
 )
-def metrics(who: Reader, db: SessionDep) -> Response:
+def metrics(who: Reader, db: SessionDep, now: NowDep) -> Response:
     """Prometheus metrics, counted from the database now (scrape with a dashboard token)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(db, datetime.now(UTC)))
+    registry.register(DatabaseCollector(db, now))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

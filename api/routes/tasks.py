@@ -4,7 +4,7 @@ Completions and skips are events (202): a worker applies them, and the engine ch
 recorded data then. GET /tasks/{id} shows each one's outcome, with the reason of a rejection.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from api.accepted import EventAccepted
 from api.deps import (
     Navigator,
+    NowDep,
     PatientViewDep,
     QueueReader,
     Reader,
@@ -147,6 +148,7 @@ def _check_works(who: Principal, role: str) -> None:
 def list_tasks(
     who: QueueReader,
     db: SessionDep,
+    now: NowDep,
     role: Annotated[str | None, Query(min_length=1, max_length=60)] = None,
     assignee: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     status: TaskStatus | None = None,
@@ -161,7 +163,6 @@ def list_tasks(
         role = who.role
     elif role is None and assignee is None and enrollment is None:
         raise HTTPException(422, "give role, assignee or enrollment, e.g. /tasks?role=lab")
-    now = datetime.now(UTC)
     rows = queue(
         db,
         now,
@@ -176,7 +177,9 @@ def list_tasks(
 
 
 @router.get("/{task_id}")
-def get_task(task_id: str, who: Reader, db: SessionDep, view: PatientViewDep) -> TaskDetail:
+def get_task(
+    task_id: str, who: Reader, db: SessionDep, view: PatientViewDep, now: NowDep
+) -> TaskDetail:
     """A task with its status history and the outcome of each completion or skip sent."""
     task = db.get(StaffTask, task_id)
     if task is None:
@@ -205,7 +208,7 @@ def get_task(task_id: str, who: Reader, db: SessionDep, view: PatientViewDep) ->
     ]
     return TaskDetail.model_validate(
         {
-            **_public(task, datetime.now(UTC)),
+            **_public(task, now),
             "form": [_form_field(field) for field in task_form(db, task)],
             "recorded": task.recorded if with_data else None,  # values recorded are PHI
             "history": history,
