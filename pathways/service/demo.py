@@ -28,7 +28,7 @@ from pathways.service.commands import (
     RecordEvent,
     RegisterPatient,
 )
-from pathways.service.context import fixed
+from pathways.service.context import fixed, nobody_to_tell
 from pathways.store.definitions import compiled, pinned
 from pathways.store.sweeps import next_timer
 from pathways.store.tables import Enrollment, PathwayDefinition, StaffTask
@@ -53,7 +53,10 @@ def seed(
     definitions: Path,
     progress: Callable[[int], None] = lambda _: None,
 ) -> int:
-    """Publish the library and enrol the demo patients once; how many were enrolled."""
+    """Publish the library and enrol the demo patients once; how many were enrolled.
+
+    The demo applies its own events as it goes, so it tells no worker of them."""
+    service = replace(service, enqueue=nobody_to_tell)
     now = service.clock()
     service.handle(PublishLibrary(paths=(str(definitions),), actor=NAVIGATOR))
     with service.unit_of_work() as uow:
@@ -64,9 +67,9 @@ def seed(
         }
     for mrn, name, pathway, days_ago, then in PATIENTS:
         start = now - timedelta(days=days_ago)
-        then_ = service.at(fixed(start))
-        patient = then_.handle(RegisterPatient(mrn=mrn, display_name=name, actor=NAVIGATOR))
-        enrollment = then_.handle(
+        back_then = service.at(fixed(start))
+        patient = back_then.handle(RegisterPatient(mrn=mrn, display_name=name, actor=NAVIGATOR))
+        enrollment = back_then.handle(
             Enrol(
                 patient_id=patient.patient.id,
                 pathway=pathway,
