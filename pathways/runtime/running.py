@@ -190,7 +190,7 @@ class RunningPathway:
                 due=due,
                 priority=step.priority,
                 instructions=self.render(step.instructions),
-                record=tuple(field.name for field in step.record),
+                record=tuple([field.name for field in step.record]) if step.record else (),
                 pathway=self.definition.key,
             )
         )
