@@ -118,10 +118,15 @@ def _top(definition: Definition, changes: Changes) -> RunningPathway:
 
 
 def _find(top: RunningPathway, key: str, ident: str) -> tuple[RunningPathway, str] | None:
-    for running in top.every_frame():
-        for state_id, instance in running.frame["active"].items():
-            if instance.get(key) == ident:
-                return running, state_id
+    # Outermost first, as every_frame() orders frames, without building the sub-pathways'
+    # frames unless the open item is not in this one (most steps run no sub-pathway).
+    for state_id, instance in top.frame["active"].items():
+        if instance.get(key) == ident:
+            return top, state_id
+    for child in top.children():
+        found = _find(child, key, ident)
+        if found is not None:
+            return found
     return None
 
 
