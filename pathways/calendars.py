@@ -32,15 +32,22 @@ class ClinicCalendar:
     def __init__(self, definition: Calendar) -> None:
         self.definition = definition
         self.zone = ZoneInfo(definition.timezone)
+        self._working_days = definition.working_days
         self._holidays: dict[int, set[date]] = {}
+        # Per year, every date the clinic is shut for (public holidays and closures), so a
+        # day's question is one set lookup: due dates and waits ask it at every step.
+        self._closed: dict[int, frozenset[date]] = {}
 
     def is_open(self, day: date) -> bool:
         """Whether the clinic works on this local date."""
-        return (
-            day.weekday() in self.definition.working_days
-            and day not in self.definition.closures
-            and day not in self._holidays_of(day.year)
-        )
+        if day.weekday() not in self._working_days:
+            return False
+        closed = self._closed.get(day.year)
+        if closed is None:
+            closed = self._closed[day.year] = frozenset(
+                self._holidays_of(day.year) | self.definition.closures
+            )
+        return day not in closed
 
     def holiday_name(self, day: date) -> str | None:
         """The public holiday or closure that shuts the clinic on a date, if any."""
@@ -57,7 +64,9 @@ class ClinicCalendar:
 
     def local(self, moment: datetime) -> datetime:
         """A UTC moment on the clinic's wall clock."""
-        return _aware(moment).astimezone(self.zone)
+        if moment.tzinfo is not UTC:  # UTC, as stored, is by far the most common
+            moment = _aware(moment)
+        return moment.astimezone(self.zone)
 
     def add_working_days(self, moment: datetime, count: int) -> datetime:
         """The same wall-clock time `count` working days later (0: the moment itself)."""
@@ -72,9 +81,10 @@ class ClinicCalendar:
     def on_open_day(self, moment: datetime) -> datetime:
         """The moment itself if the clinic is open that day, else the same time next open day."""
         local = self.local(moment)
-        if self.is_open(local.date()):
-            return _aware(moment)
-        return self._at(self.next_open_day(local.date()), local)
+        day = local.date()
+        if self.is_open(day):
+            return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+        return self._at(self.next_open_day(day), local)
 
     def in_working_hours(self, moment: datetime) -> datetime:
         """The moment, or the next one when the clinic is open and staff are working."""
@@ -98,6 +108,13 @@ class ClinicCalendar:
     def add(self, moment: datetime, duration: Duration) -> datetime:
         """Calendar time: months and days on the wall clock, then hours as elapsed time."""
         local = self.local(moment)
+        if not duration.months and not local.fold:
+            # Whole days (every due date and wait of the shipped pathways): the same wall time
+            # `days` later. Equal to the month arithmetic below with no months, without the
+            # month lengths and the rebuilt datetime (tests/unit/test_calendar_fast_paths.py);
+            # a moment in the repeated hour of a DST change (fold 1) takes the general path.
+            due = (local + timedelta(duration.days)).astimezone(UTC)
+            return due + timedelta(0, duration.seconds) if duration.seconds else due
         months = local.month - 1 + duration.months
         year, month = local.year + months // 12, months % 12 + 1
         day = min(local.day, month_lengths.monthrange(year, month)[1])

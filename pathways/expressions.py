@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # The types an expression can have. "unknown" is a value whose type cannot be known
@@ -77,6 +77,9 @@ _COMPARISON: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 _KEYWORDS = {"true": True, "false": False}
 
 
+Evaluator = Callable[[Mapping[str, Any]], Any]
+
+
 @dataclass(frozen=True)
 class Expression:
     """A parsed, allow-listed expression; `names` are the names it reads."""
@@ -84,10 +87,13 @@ class Expression:
     text: str
     tree: ast.expr
     names: frozenset[str]
+    # The tree turned into nested closures once, at parse time: evaluating walks no node
+    # types (a count gate is evaluated at every cycle of every patient).
+    run: Evaluator = field(compare=False, repr=False)
 
     def evaluate(self, scope: Mapping[str, Any]) -> Any:
         """The value of the expression with names taken from `scope`."""
-        return _evaluate(self.tree, scope)
+        return self.run(scope)
 
 
 def parse(text: str) -> Expression:
@@ -111,7 +117,7 @@ def parse(text: str) -> Expression:
         _allow(node)
         if isinstance(node, ast.Name) and node.id not in _KEYWORDS:
             names.add(node.id)
-    return Expression(source, tree, frozenset(names))
+    return Expression(source, tree, frozenset(names), _compile(tree))
 
 
 def _allow(node: ast.AST) -> None:
@@ -147,37 +153,90 @@ def _allow(node: ast.AST) -> None:
         )
 
 
-def _evaluate(node: ast.expr, scope: Mapping[str, Any]) -> Any:
+def _compile(node: ast.expr) -> Evaluator:
+    """The evaluator of an allow-listed tree: the same values, and the same errors at the
+    same columns, as walking the tree at every evaluation would give."""
+    column = getattr(node, "col_offset", 0) + 1
     if isinstance(node, ast.Constant):
-        return node.value
+        value = node.value
+        return lambda scope: value
     if isinstance(node, ast.Name):
-        if node.id in _KEYWORDS:
-            return _KEYWORDS[node.id]
-        if node.id not in scope:
-            raise ExpressionError(f"'{node.id}' has no value yet", node.col_offset + 1)
-        return scope[node.id]
+        return _name(node.id, column)
     if isinstance(node, ast.List):
-        return [_evaluate(item, scope) for item in node.elts]
+        items = [_compile(item) for item in node.elts]
+        return lambda scope: [item(scope) for item in items]
     if isinstance(node, ast.BoolOp):
+        values = [_compile(value) for value in node.values]
         if isinstance(node.op, ast.And):
-            return all(_evaluate(value, scope) for value in node.values)
-        return any(_evaluate(value, scope) for value in node.values)
+            return lambda scope: all(value(scope) for value in values)
+        return lambda scope: any(value(scope) for value in values)
     if isinstance(node, ast.UnaryOp):
-        operand = _evaluate(node.operand, scope)
-        if isinstance(node.op, ast.Not):
-            return not operand
-        return -operand if isinstance(node.op, ast.USub) else +operand
+        return _unary(node.op, _compile(node.operand))
     if isinstance(node, ast.BinOp):
-        left, right = _evaluate(node.left, scope), _evaluate(node.right, scope)
-        if isinstance(node.op, (ast.Div, ast.Mod)) and right == 0:
-            raise ExpressionError("division by zero", node.col_offset + 1)
-        return _ARITHMETIC[type(node.op)](left, right)
+        return _binary(node.op, _compile(node.left), _compile(node.right), column)
     if isinstance(node, ast.Compare):
-        left = _evaluate(node.left, scope)
-        for op, comparator in zip(node.ops, node.comparators, strict=True):
-            right = _evaluate(comparator, scope)
-            if not _COMPARISON[type(op)](left, right):
+        return _comparison(node, column)
+    return _refuse(column)
+
+
+def _name(name: str, column: int) -> Evaluator:
+    if name in _KEYWORDS:
+        keyword = _KEYWORDS[name]
+        return lambda scope: keyword
+
+    def read(scope: Mapping[str, Any]) -> Any:
+        if name not in scope:
+            raise ExpressionError(f"'{name}' has no value yet", column)
+        return scope[name]
+
+    return read
+
+
+def _unary(op: ast.unaryop, operand: Evaluator) -> Evaluator:
+    if isinstance(op, ast.Not):
+        return lambda scope: not operand(scope)
+    if isinstance(op, ast.USub):
+        return lambda scope: -operand(scope)
+    return lambda scope: +operand(scope)
+
+
+def _binary(op: ast.operator, left: Evaluator, right: Evaluator, column: int) -> Evaluator:
+    apply = _ARITHMETIC[type(op)]
+    dividing = isinstance(op, (ast.Div, ast.Mod))
+
+    def binary(scope: Mapping[str, Any]) -> Any:
+        first, second = left(scope), right(scope)
+        if dividing and second == 0:
+            raise ExpressionError("division by zero", column)
+        return apply(first, second)
+
+    return binary
+
+
+def _comparison(node: ast.Compare, column: int) -> Evaluator:
+    first = _compile(node.left)
+    if len(node.ops) == 1:  # by far the most common: one comparison, no chain
+        test, other = _COMPARISON[type(node.ops[0])], _compile(node.comparators[0])
+        return lambda scope: bool(test(first(scope), other(scope)))
+    links = [
+        (_COMPARISON[type(op)], _compile(comparator))
+        for op, comparator in zip(node.ops, node.comparators, strict=True)
+    ]
+
+    def chain(scope: Mapping[str, Any]) -> bool:
+        left = first(scope)
+        for test, comparator in links:
+            right = comparator(scope)
+            if not test(left, right):
                 return False
             left = right
         return True
-    raise ExpressionError("unsupported expression", getattr(node, "col_offset", 0) + 1)
+
+    return chain
+
+
+def _refuse(column: int) -> Evaluator:
+    def refuse(scope: Mapping[str, Any]) -> Any:
+        raise ExpressionError("unsupported expression", column)
+
+    return refuse

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pathways.runtime.effects import Effect
-from pathways.runtime.state import State, moment
+from pathways.runtime.state import State, iso, moment
 
 
 class Changes:
@@ -20,6 +20,14 @@ class Changes:
         self.root = root
         self.now = now
         self.effects: list[Effect] = []
+        self._stamp = ""
+
+    @property
+    def stamp(self) -> str:
+        """`now` as stored in state, formatted once: every task and wait opened records it."""
+        if not self._stamp:
+            self._stamp = iso(self.now)
+        return self._stamp
 
     def new_id(self, prefix: str) -> str:
         """A deterministic id, unique within the enrollment."""

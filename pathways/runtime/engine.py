@@ -76,7 +76,7 @@ def step(
     """Apply one event; the new state and the effects to carry out."""
     _accepts(definition, state)  # before the copy: a state of another pathway may lack parts
     root = clone(state)
-    return root, apply_in_place(definition, root, event, now)
+    return root, _apply(definition, root, event, now)
 
 
 def apply_in_place(
@@ -87,6 +87,10 @@ def apply_in_place(
     Only for a state nobody else sees, such as a simulation's or projection's own copy: an
     event rejected part-way through leaves that state half-changed."""
     _accepts(definition, root)
+    return _apply(definition, root, event, now)
+
+
+def _apply(definition: Definition, root: State, event: Event, now: datetime) -> list[Effect]:
     changes = Changes(root, now)
     top = _top(definition, changes)
     apply = _APPLY.get(type(event))
@@ -114,10 +118,15 @@ def _top(definition: Definition, changes: Changes) -> RunningPathway:
 
 
 def _find(top: RunningPathway, key: str, ident: str) -> tuple[RunningPathway, str] | None:
-    for running in top.every_frame():
-        for state_id, instance in running.frame["active"].items():
-            if instance.get(key) == ident:
-                return running, state_id
+    # Outermost first, as every_frame() orders frames, without building the sub-pathways'
+    # frames unless the open item is not in this one (most steps run no sub-pathway).
+    for state_id, instance in top.frame["active"].items():
+        if instance.get(key) == ident:
+            return top, state_id
+    for child in top.children():
+        found = _find(child, key, ident)
+        if found is not None:
+            return found
     return None
 
 

@@ -64,7 +64,7 @@ def _act(
             "event": handler.event,
             "index": handler.index,
             "hold": handler.hold,
-            "ready": iso(changes.now),
+            "ready": changes.stamp,
             "due": iso(due),
             "payload": payload,
         }

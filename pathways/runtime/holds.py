@@ -50,7 +50,7 @@ def add_hold(top: Holdable, by: str, reason: str, task: str | None) -> None:
             "by": by,
             "reason": reason,
             "task": task,
-            "since": iso(changes.now),
+            "since": changes.stamp,
         }
     )
     if root["status"] == "active":

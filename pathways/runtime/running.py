@@ -94,8 +94,8 @@ class RunningPathway:
     def render(self, text: str, extra: dict[str, Any] | None = None) -> str:
         """Text with {name} filled in; a name without a value yet shows as '...'."""
         template = _template(text)
-        if len(template) == 1 and template[0][1] is None:
-            return template[0][0]  # nothing to fill in
+        if isinstance(template, str):
+            return template  # nothing to fill in (most titles, and empty instructions)
         scope = self.scope(extra)
         parts = []
         for literal, name in template:
@@ -176,7 +176,11 @@ class RunningPathway:
         now = self.changes.now
         task_id = self.changes.new_id("T")
         due = self.task_due(step.due, now)
-        self.frame["active"][state_id] = {"task": task_id, "ready": iso(now), "due": iso(due)}
+        self.frame["active"][state_id] = {
+            "task": task_id,
+            "ready": self.changes.stamp,
+            "due": iso(due),
+        }
         self.changes.effects.append(
             CreateTask(
                 task=task_id,
@@ -186,7 +190,7 @@ class RunningPathway:
                 due=due,
                 priority=step.priority,
                 instructions=self.render(step.instructions),
-                record=tuple(field.name for field in step.record),
+                record=tuple([field.name for field in step.record]) if step.record else (),
                 pathway=self.definition.key,
             )
         )
@@ -202,7 +206,11 @@ class RunningPathway:
             assert step.duration is not None
             due = self.due(step.duration, now)
         timer_id = self.changes.new_id("W")
-        self.frame["active"][state_id] = {"timer": timer_id, "ready": iso(now), "due": iso(due)}
+        self.frame["active"][state_id] = {
+            "timer": timer_id,
+            "ready": self.changes.stamp,
+            "due": iso(due),
+        }
         self.changes.effects.append(ScheduleTimer(timer=timer_id, step=state_id, due=due))
 
     def _enter_decide(self, state_id: str, step: object, via: object) -> None:
@@ -280,7 +288,7 @@ class RunningPathway:
                     continue
             parameters[name] = value
         child = new_frame(parameters)
-        self.frame["active"][state_id] = {"child": child, "ready": iso(self.changes.now)}
+        self.frame["active"][state_id] = {"child": child, "ready": self.changes.stamp}
         RunningPathway(callee, child, self.changes, (self, state_id)).go("start")
 
     # -- ends -------------------------------------------------------------------------------
@@ -329,7 +337,7 @@ class RunningPathway:
 
     def stuck(self, state_id: str, reason: str) -> None:
         """A decision lacks data: hold the enrollment until someone records it and resumes."""
-        self.frame["active"][state_id] = {"stuck": reason, "ready": iso(self.changes.now)}
+        self.frame["active"][state_id] = {"stuck": reason, "ready": self.changes.stamp}
         add_hold(self.top(), "engine", f"{reason}; record it, then resume", None)
 
     def top(self) -> RunningPathway:
@@ -359,9 +367,13 @@ KINDS_ENTERED = frozenset(_ENTER)
 
 
 @lru_cache(maxsize=1024)
-def _template(text: str) -> tuple[tuple[str, str | None], ...]:
-    """A text's literal parts and the names to fill in, parsed once per text."""
-    return tuple((literal, name) for literal, name, _, _ in Formatter().parse(text))
+def _template(text: str) -> str | tuple[tuple[str, str | None], ...]:
+    """A text's literal parts and the names to fill in, parsed once per text; the text as
+    shown when it has no name to fill in, so rendering it needs no scope."""
+    parts = tuple((literal, name) for literal, name, _, _ in Formatter().parse(text))
+    if all(name is None for _, name in parts):
+        return "".join(literal for literal, _ in parts)
+    return parts
 
 
 @lru_cache(maxsize=1024)

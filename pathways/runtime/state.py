@@ -50,11 +50,13 @@ def clone(state: State) -> State:
     Keys this module does not know are deep-copied, so a new part of the schema stays safe."""
     copy = state.copy()
     copy["patient"] = state["patient"].copy()
-    copy["holds"] = [hold.copy() for hold in state["holds"]]
+    holds = state["holds"]
+    copy["holds"] = [hold.copy() for hold in holds] if holds else []
     copy["handler_tasks"] = _copy(state["handler_tasks"]) if state["handler_tasks"] else {}
     copy["frame"] = _frame(state["frame"])
-    for key in state.keys() - _STATE_KEYS:
-        copy[key] = _copy(state[key])
+    if not state.keys() <= _STATE_KEYS:  # a subset test builds no set, unlike a difference
+        for key in state.keys() - _STATE_KEYS:
+            copy[key] = _copy(state[key])
     return copy
 
 
@@ -62,23 +64,33 @@ _STATE_KEYS = frozenset(
     {"schema", "pathway", "status", "outcome", "seq", "enrolled_at", "planned_end"}
     | {"projection", "patient", "holds", "handler_tasks", "frame"}
 )
-_FLAT = ("parameters", "data", "counters", "joins", "done", "skipped")
-_FRAME_KEYS = frozenset(_FLAT) | {"active", "work"}
+_FRAME_KEYS = frozenset(
+    {"parameters", "data", "counters", "joins", "done", "skipped", "active", "work"}
+)
 
 
 def _frame(frame: Frame) -> Frame:
+    # Spelled out rather than looped over key names: this runs at every step.
     copy = frame.copy()
-    for key in _FLAT:
-        copy[key] = frame[key].copy()
-    active = {}
-    for state_id, instance in frame["active"].items():
-        instance = instance.copy()
-        if "child" in instance:
-            instance["child"] = _frame(instance["child"])
-        active[state_id] = instance
-    copy["active"] = active
-    for key in frame.keys() - _FRAME_KEYS:
-        copy[key] = _copy(frame[key])
+    copy["parameters"] = frame["parameters"].copy()
+    copy["data"] = frame["data"].copy()
+    copy["counters"] = frame["counters"].copy()
+    copy["joins"] = frame["joins"].copy()
+    copy["done"] = frame["done"].copy()
+    copy["skipped"] = frame["skipped"].copy()
+    copy["active"] = {
+        state_id: _instance(instance) if "child" in instance else instance.copy()
+        for state_id, instance in frame["active"].items()
+    }
+    if not frame.keys() <= _FRAME_KEYS:
+        for key in frame.keys() - _FRAME_KEYS:
+            copy[key] = _copy(frame[key])
+    return copy
+
+
+def _instance(instance: dict[str, Any]) -> dict[str, Any]:
+    copy = instance.copy()
+    copy["child"] = _frame(instance["child"])
     return copy
 
 
@@ -104,8 +116,11 @@ def _copy(value: Any) -> Any:
 
 def iso(moment: datetime) -> str:
     """A UTC moment as stored in state: 2026-11-23T14:00:00Z (seconds, truncated)."""
-    # isoformat is several times faster than strftime and, for years 1000-9999, identical.
-    return moment.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z"
+    # The naive date's and time's isoformat are several times faster than strftime and than
+    # an aware isoformat (which formats the offset only for it to be cut), and, for years
+    # 1000-9999, identical (tests/unit/test_state.py).
+    utc = moment.astimezone(UTC)
+    return utc.date().isoformat() + "T" + utc.time().isoformat()[:8] + "Z"
 
 
 def moment(text: str) -> datetime:
