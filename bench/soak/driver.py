@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pathways.service.demo import PATIENT_ATTRIBUTES
 
 from bench.soak.records import Driven
 from bench.soak.values import GRADES, SHORT_WAIT, TERMS, handles_adverse_events, plausible
+from pathways.service.demo import PATIENT_ATTRIBUTES
 
 RETRIES = 20
 RETRY_PAUSE = 0.5  # s, doubled up to 5 s

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from pathways.service.demo import USUAL_VALUES
 
 SHORT_WAIT = (15, 45)  # s: the range duration parameters are set to at enrolment
