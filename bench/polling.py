@@ -601,7 +601,11 @@ def _load(connection: Any, templates: list[str], size: Size) -> None:
     copy(
         "enrollment",
         "e",
-        {"id": "m.enrollment_id", "patient_id": "m.patient_id"},
+        {
+            "id": "m.enrollment_id",
+            "patient_id": "m.patient_id",
+            "idempotency_key": "'copy:' || m.g",  # unique (uq_enrollment_key), as enrolled
+        },
         "e.id = t.enrollment_id",
     )
     copy(
