@@ -138,8 +138,10 @@ def backends(engine: Engine, exclude: int) -> list[int]:
 
 # --- Celery logs ------------------------------------------------------------------------------
 
+# Celery's own format ("[at: INFO/Process] Task ...") or carepath's scrubbed one, which
+# `carepath worker` and the no-op worker log through ("at INFO celery.app.trace: Task ...").
 SUCCEEDED = re.compile(
-    r"^\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]+\] "
+    r"^\[?(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})(?:: INFO/[^\]]+\]| INFO \S+:) "
     r"Task (?P<task>\S+)\[[^\]]+\] succeeded in \S+s: (?P<result>.*)$"
 )
 FAILED = re.compile(r"Task \S+\[[^\]]+\] (raised|INTERNAL ERROR)")
@@ -338,8 +340,13 @@ def drain_carepath(built: Stack, count: int, run: int) -> tuple[float, tuple[flo
         peaks = worker.peaks()
     finally:
         worker.stop()
+    # under a backlog one message's group commit applies other enrollments' events too, so
+    # their own messages find them done; the count below says every event was applied
     outcomes = {result.strip("'\"") for _, result in log.done}
-    _check(outcomes == {"applied"}, f"drain {run}: outcomes {sorted(outcomes)}")
+    _check(
+        outcomes <= {"applied", "already_processed"} and "applied" in outcomes,
+        f"drain {run}: outcomes {sorted(outcomes)}",
+    )
     with Session(built.engine) as session:
         applied = session.exec(
             select(func.count())
