@@ -17,7 +17,7 @@ alike; a last pass with 1 client gives the latency without queueing:
 
 The seed. The library (`definitions/`) is published into the database `carepath_bench_polling`
 (schema by the migrations, so the indexes are the real ones) and a few hundred template
-patients are enrolled and worked through the store's own functions (each task completed
+patients are enrolled and worked through carepath's own commands (each task completed
 20% to 140% of the way to its due date, timers fired when due, some patients' staff idle for
 days so that their work is overdue, some held, some withdrawn), so each pathway's `state`
 JSON is what the engine writes. Patients, enrollments, pending timers and staff tasks are
@@ -54,7 +54,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,7 @@ from sqlmodel import Session, col, select
 from bench.results import Row, Section, Target, peak_rss_mib, percentile
 
 if TYPE_CHECKING:
+    from pathways.service.bus import Service
     from pathways.store.tables import StaffTask as StaffTaskRow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,28 +246,28 @@ def seed(quick: bool) -> Seeded:
 
 
 def _make(url: str, size: Size) -> str:
-    """Migrate, publish, work the templates through the store, then copy them in SQL; how
-    long each part took."""
+    """Migrate, publish, work the templates through the engine's commands, then copy them in
+    SQL; how long each part took."""
+    from pathways.service.bus import Service
+    from pathways.service.commands import PublishLibrary
+    from pathways.service.context import fixed
     from pathways.store.database import database_engine, upgrade
-    from pathways.store.definitions import publish_directory
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
     started = time.monotonic()
     upgrade(url)  # what `carepath migrate` does: the real tables and indexes
     engine = database_engine(url)
     try:
         now = datetime.now(UTC)
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            publish_directory(uow.session, DEFINITIONS, ACTOR, now)
-            uow.commit()
-        templates = [_template(engine, number, plan, now) for number, plan in _plans(size)]
-        _escalate(engine, now)
+        carepath = Service.on(engine).at(fixed(now))  # each write sets its own moment
+        carepath.handle(PublishLibrary(paths=(str(DEFINITIONS),), actor=ACTOR))
+        templates = [_template(carepath, number, plan, now) for number, plan in _plans(size)]
+        _escalate(carepath)
     finally:
         engine.dispose()
     worked = time.monotonic()
     _copy(url, templates, size)
     return (
-        f"{size.templates} templates worked through the store in "
+        f"{size.templates} templates worked through the commands in "
         f"{worked - started:.0f} s, copied in SQL in {time.monotonic() - worked:.0f} s"
     )
 
@@ -310,19 +311,22 @@ def _attributes(definition_patient: Mapping[str, Any], rng: random.Random) -> di
     return {key: value for key, value in values.items() if key in definition_patient}
 
 
-def _template(engine: Engine, number: int, plan: Plan, now: datetime) -> str:
+def _template(carepath: Service, number: int, plan: Plan, now: datetime) -> str:
     """Enrol one template patient and work the enrollment as the clinic would; its id."""
+    from pathways.service.commands import Enrol, RegisterPatient
+    from pathways.service.context import fixed
     from pathways.store.definitions import compiled
-    from pathways.store.enrollments import enrol, register_patient
     from pathways.store.tables import PathwayDefinition
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
     start = now - timedelta(days=plan.days_ago)
     rng = random.Random(number)
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        patient = register_patient(
-            uow, f"TPL-{number:05d}", f"Template patient {number}", ACTOR, start
+    then = carepath.at(fixed(start))
+    patient = then.handle(
+        RegisterPatient(
+            mrn=f"TPL-{number:05d}", display_name=f"Template patient {number}", actor=ACTOR
         )
+    ).patient
+    with carepath.unit_of_work() as uow:
         rows = uow.session.exec(
             select(PathwayDefinition).where(
                 PathwayDefinition.kind == "pathway", PathwayDefinition.pathway == plan.pathway
@@ -330,38 +334,46 @@ def _template(engine: Engine, number: int, plan: Plan, now: datetime) -> str:
         )
         row = max(rows, key=lambda found: found.version)
         attributes = _attributes(compiled(uow.session, row).pathway.patient, rng)
-        enrollment = enrol(
-            uow, patient.id, plan.pathway, None, {}, attributes, ACTOR, start, f"tpl:{number}"
+    enrollment = then.handle(
+        Enrol(
+            patient_id=patient.id,
+            pathway=plan.pathway,
+            patient=attributes,
+            idempotency_key=f"tpl:{number}",
+            actor=ACTOR,
         )
-        uow.commit()
+    ).enrollment
     stop = now - timedelta(days=plan.idle_days)
-    moment = _work(engine, enrollment.id, start, stop, now)
+    moment = _work(carepath, enrollment.id, start, stop, now)
     if plan.fate in ("on_hold", "withdrawn"):
         event_type = "hold" if plan.fate == "on_hold" else "withdraw"
         reason = "admitted for pain control" if event_type == "hold" else "moved away"
         from pathways.service.demo import record_and_apply
 
         data = {"reason": reason}
-        record_and_apply(engine, enrollment.id, event_type, data, max(moment, stop), ACTOR)
+        record_and_apply(carepath, enrollment.id, event_type, data, max(moment, stop), ACTOR)
     return enrollment.id
 
 
 def _work(
-    engine: Engine, enrollment_id: str, start: datetime, staff_until: datetime, now: datetime
+    carepath: Service, enrollment_id: str, start: datetime, staff_until: datetime, now: datetime
 ) -> datetime:
     """Work an enrollment as the clinic does: beat fires timers when due (up to now); staff
     complete the oldest open task some time before or after its due date (up to
-    `staff_until`, earlier than now for staff who fell behind). The moment worked up to."""
-    from pathways.store.applying import apply_event
+    `staff_until`, earlier than now for staff who fell behind). The moment worked up to.
+
+    Each event is applied at once, at its moment, by the service that recorded it: nobody
+    else works this database (the fired timers' ids are collected instead of enqueued)."""
+    from pathways.service.commands import ApplyEvents, CompleteTask, FireDueTimers, SkipTask
+    from pathways.service.context import fixed
     from pathways.store.definitions import pinned
-    from pathways.store.staff_tasks import complete_task, skip_task
-    from pathways.store.sweeps import fire_due_timers, next_timer
+    from pathways.store.sweeps import next_timer
     from pathways.store.tables import Enrollment, StaffTask
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
     moment = start
     for _ in range(1000):
-        with Session(engine) as session:
+        with carepath.unit_of_work() as uow:
+            session = uow.session
             enrollment = session.get(Enrollment, enrollment_id)
             assert enrollment is not None
             if enrollment.status != "active":
@@ -384,28 +396,19 @@ def _work(
             timer_at = None
         if task is not None and done_at is not None and (timer_at is None or done_at <= timer_at):
             moment = done_at
-            with SqlAlchemyUnitOfWork(engine) as uow:
-                event, _ = complete_task(
-                    uow, task.id, _usual(definition, task), "bench.staff", moment
-                )
-                uow.commit()
-            assert event.id is not None
-            with SqlAlchemyUnitOfWork(engine) as uow:
-                outcome = apply_event(uow, event.id, moment)
+            then = carepath.at(fixed(moment))
+            done = CompleteTask(task_id=task.id, data=_usual(definition, task), actor="bench.staff")
+            outcome = then.handle(ApplyEvents(event_id=then.handle(done).event_id))
             if outcome.outcome == "rejected":  # not the usual values: skip it, as staff would
-                with SqlAlchemyUnitOfWork(engine) as uow:
-                    event, _ = skip_task(uow, task.id, "not needed", "bench.staff", moment)
-                    uow.commit()
-                assert event.id is not None
-                with SqlAlchemyUnitOfWork(engine) as uow:
-                    apply_event(uow, event.id, moment)
+                skipped = SkipTask(task_id=task.id, reason="not needed", actor="bench.staff")
+                then.handle(ApplyEvents(event_id=then.handle(skipped).event_id))
         elif timer_at is not None:
             moment = timer_at
-            with SqlAlchemyUnitOfWork(engine) as uow:
-                fired = fire_due_timers(uow, moment)
+            fired: list[int] = []
+            at_timer = replace(carepath.at(fixed(moment)), enqueue=fired.append)
+            at_timer.handle(FireDueTimers())
             for event_id in fired:
-                with SqlAlchemyUnitOfWork(engine) as uow:
-                    apply_event(uow, event_id, moment)
+                at_timer.handle(ApplyEvents(event_id=event_id))
         else:
             break
     return moment
@@ -438,15 +441,13 @@ def _usual(definition: Any, task: Any) -> dict[str, Any]:
     return usual_record(fields, USUAL_VALUES, "as usual")
 
 
-def _escalate(engine: Engine, now: datetime) -> None:
-    """What beat does within a minute: report late work and flag its enrollments."""
-    from pathways.store.staff_tasks import escalate_overdue
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+def _escalate(carepath: Service) -> None:
+    """What beat does within a minute: report late work and flag its enrollments (a run
+    escalates a batch: run again until none is left)."""
+    from pathways.service.commands import EscalateOverdueTasks
 
-    while True:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            if not escalate_overdue(uow, now):
-                return
+    while carepath.handle(EscalateOverdueTasks()):
+        pass
 
 
 OPEN_STATUSES = "('ready', 'in-progress', 'on-hold')"
@@ -600,7 +601,11 @@ def _load(connection: Any, templates: list[str], size: Size) -> None:
     copy(
         "enrollment",
         "e",
-        {"id": "m.enrollment_id", "patient_id": "m.patient_id"},
+        {
+            "id": "m.enrollment_id",
+            "patient_id": "m.patient_id",
+            "idempotency_key": "'copy:' || m.g",  # unique (uq_enrollment_key), as enrolled
+        },
         "e.id = t.enrollment_id",
     )
     copy(
@@ -952,22 +957,24 @@ class Meter:
 
 def _tokens(url: str) -> tuple[str, str, str, int]:
     """A dashboard token, the busiest staff role with its token, and its open tasks."""
-    from api.security import issue_token
+    from pathways.service.bus import Service
+    from pathways.service.commands import IssueToken
     from pathways.store.database import database_engine
-    from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
     engine = database_engine(url)
     try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            role, open_tasks = uow.session.execute(
+        with Session(engine) as session:
+            role, open_tasks = session.execute(
                 text(
                     f"SELECT role, count(*) FROM staff_task WHERE status IN {OPEN_STATUSES} "
                     "GROUP BY role ORDER BY count(*) DESC, role LIMIT 1"
                 )
             ).one()
-            dashboard = issue_token(uow.session, "dashboard", "bench.ward-screen")
-            staff = issue_token(uow.session, role, f"bench.{role}")
-            uow.commit()
+        carepath = Service.on(engine)
+        dashboard = carepath.handle(
+            IssueToken(role="dashboard", holder="bench.ward-screen", actor=ACTOR)
+        )
+        staff = carepath.handle(IssueToken(role=role, holder=f"bench.{role}", actor=ACTOR))
     finally:
         engine.dispose()
     return dashboard, role, staff, int(open_tasks)

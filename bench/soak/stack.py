@@ -36,10 +36,9 @@ from bench.services import (
     wait_until,
 )
 from bench.soak.records import Chaos, Replay
+from pathways.service.bus import Service as Carepath
+from pathways.service.commands import PublishLibrary
 from pathways.store.database import database_engine, upgrade
-from pathways.store.definitions import publish_directory
-from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-from workers import jobs
 
 TOKEN = "carepath-soak-admin-token"
 REDIS_DOWN_SECONDS = 3.0
@@ -214,9 +213,8 @@ def stack(workers: int, keep: bool, recover_after: float) -> Iterator[Stack]:
         upgrade(url)
         engine = database_engine(url)
         exits.callback(engine.dispose)
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            publish_directory(uow.session, ROOT / "definitions", "carepath-soak", jobs.now())
-            uow.commit()
+        definitions = str(ROOT / "definitions")
+        Carepath.on(engine).handle(PublishLibrary(paths=(definitions,), actor="carepath-soak"))
         wait_until(lambda: redis_answers(redis_port), 10, "the private redis-server")
         env = {
             **os.environ,
