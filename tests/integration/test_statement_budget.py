@@ -36,6 +36,7 @@ def _statements_to_apply(engine: Engine, event_id: int) -> list[str]:
     try:
         with SqlAlchemyUnitOfWork(engine) as uow:
             assert apply_event(uow, event_id, T0).outcome == "applied"
+            uow.commit()  # the DBAPI's commit: no statement through the cursor
     finally:
         event.remove(engine, "before_cursor_execute", count)
     return seen
