@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, Update, update
+from sqlalchemy import Table
 from sqlalchemy import select as core_select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -33,7 +33,7 @@ from pathways.store.effects import AUDIT, audit_row, end_timer, task_status, wri
 from pathways.store.events import engine_event
 from pathways.store.tables import Enrollment, PathwayEvent
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-from pathways.store.writes import PendingWrites
+from pathways.store.writes import Bound, PendingWrites, bound_update
 
 ENROLLMENTS: Table = Enrollment.__table__  # type: ignore[attr-defined]
 EVENTS: Table = PathwayEvent.__table__  # type: ignore[attr-defined]
@@ -243,7 +243,7 @@ def _apply_one(
 
 def _mark(writes: PendingWrites, event: PathwayEvent, **values: object) -> None:
     """The event is processed: held as an UPDATE, and the loaded row says so at once."""
-    writes.update(update(EVENTS).where(EVENTS.c.id == event.id).values(values))
+    writes.update(bound_update(EVENTS, {"id": event.id}, values))
     for name, value in values.items():
         set_committed_value(event, name, value)
 
@@ -253,7 +253,7 @@ class _Guard:
     """The enrollment's new state: an UPDATE that writes one row unless another process
     changed the enrollment first."""
 
-    statement: Update
+    statement: Bound
     values: dict[str, Any]
 
 
@@ -294,11 +294,8 @@ def _new_state(
                 "enrollment", enrollment.id, enrollment.id, values["status"], values["flag"], now
             )
         )
-    statement = (
-        update(ENROLLMENTS)
-        .where(ENROLLMENTS.c.id == enrollment.id, ENROLLMENTS.c.version == enrollment.version)
-        .values(values)
-    )
+    read = {"id": enrollment.id, "version": enrollment.version}
+    statement = bound_update(ENROLLMENTS, read, values)
     return _Guard(statement, values)
 
 

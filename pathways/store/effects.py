@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar, get_args
 
-from sqlalchemy import ColumnElement, Table, and_, case, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case
 from sqlalchemy import select as core_select
 from sqlmodel import Session
 
@@ -37,7 +38,7 @@ from pathways.store.tables import (
     StaffTaskStatusChange,
     Timer,
 )
-from pathways.store.writes import PendingWrites
+from pathways.store.writes import Bound, PendingWrites, bound_update
 
 TASKS: Table = StaffTask.__table__  # type: ignore[attr-defined]
 TASK_HISTORY: Table = StaffTaskStatusChange.__table__  # type: ignore[attr-defined]
@@ -102,15 +103,21 @@ def write_effects(
 def _update_task(
     writes: PendingWrites, enrollment: Enrollment, effect: UpdateTask, actor: str, now: datetime
 ) -> None:
-    status: ColumnElement[str] | str = effect.status
-    if effect.status == "ready":  # resumed work goes back to whoever had claimed it
-        claimed = and_(TASKS.c.assignee.is_not(None), TASKS.c.assignee != "")
-        status = case((claimed, "in-progress"), else_="ready")
     changes: dict[str, Any] = {}
     if effect.due is not None:
         changes = {"due_at": effect.due, "escalated_at": None}  # escalate again if it passes
     reason = "enrollment on hold" if effect.status == "on-hold" else None
+    status: Bound | str = RESUMED if effect.status == "ready" else effect.status
     task_status(writes, enrollment.id, effect.task, status, actor, now, reason, changes)
+
+
+def _resumed(prefix: str) -> ColumnElement[str]:
+    # resumed work goes back to whoever had claimed it
+    claimed = and_(TASKS.c.assignee.is_not(None), TASKS.c.assignee != "")
+    return case((claimed, "in-progress"), else_="ready")
+
+
+RESUMED = Bound("resumed", _resumed, {})
 
 
 @_writes(CancelTask)
@@ -146,11 +153,7 @@ def _cancel_timer(
 
 def end_timer(writes: PendingWrites, timer_id: str, column: str, now: datetime) -> None:
     """A timer cancelled or fired (`column`), unless it has fired already."""
-    statement = (
-        update(TIMERS)
-        .where(TIMERS.c.id == timer_id, TIMERS.c.fired_at.is_(None))
-        .values({column: now})
-    )
+    statement = bound_update(TIMERS, {"id": timer_id}, {column: now}, unless_set=("fired_at",))
     writes.update(statement, key=("timer", timer_id))
 
 
@@ -227,7 +230,7 @@ def task_status(
     writes: PendingWrites,
     enrollment_id: str,
     engine_id: str,
-    status: ColumnElement[str] | str,
+    status: Bound | str,
     actor: str,
     now: datetime,
     reason: str | None = None,
@@ -236,14 +239,27 @@ def task_status(
     """Set the FHIR status of the task the engine knows by `engine_id`, keeping when, who, why.
 
     One UPDATE; its history and change-log rows name the task by a subquery, so nothing is
-    read first. A task that does not exist leaves them a NULL id, which the database refuses."""
-    mine = (TASKS.c.enrollment_id == enrollment_id, TASKS.c.engine_task == engine_id)
+    read first. A task that does not exist leaves them a NULL id, which the database refuses.
+    `status` may be worked out from the task's row (`RESUMED`)."""
+    mine = {"enrollment_id": enrollment_id, "engine_task": engine_id}
     values = {"status": status, "status_reason": reason, "updated_at": now, **(changes or {})}
-    writes.update(update(TASKS).where(*mine).values(values), key=("task", enrollment_id, engine_id))
-    task_id = core_select(TASKS.c.id).where(*mine).scalar_subquery()
-    if not isinstance(status, str):  # an expression over the task's row: ask the row
-        status = core_select(status).where(*mine).scalar_subquery()
+    writes.update(bound_update(TASKS, mine, values), key=("task", enrollment_id, engine_id))
+    task_id = Bound("task_id", partial(_of_task, TASKS.c.id), mine)
+    if isinstance(status, Bound):  # an expression over the task's row: ask the row
+        status = Bound(("task", status.shape), partial(_of_task, status.build("")), mine)
     _task_history(writes, task_id, enrollment_id, status, actor, now, reason)
+
+
+def _of_task(value: ColumnElement[Any], prefix: str) -> ColumnElement[Any]:
+    """`value` read from the task named by its enrollment and engine id (a scalar subquery)."""
+    return (
+        core_select(value)
+        .where(
+            TASKS.c.enrollment_id == bindparam(f"{prefix}enrollment_id"),
+            TASKS.c.engine_task == bindparam(f"{prefix}engine_task"),
+        )
+        .scalar_subquery()
+    )
 
 
 def _task_history(
