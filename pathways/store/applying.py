@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, and_, bindparam, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -86,17 +86,16 @@ def apply_events(
     extra = sorted(set(also) - {first.id})
     if extra:
         enrollments.update({row.id: row for row in _lock_ready(uow, extra)})
-    pending = session.exec(
-        select(PathwayEvent)
-        .where(
-            col(PathwayEvent.enrollment_id).in_(list(enrollments)),
-            col(PathwayEvent.processed_at).is_(None),
-        )
-        .order_by(col(PathwayEvent.enrollment_id), col(PathwayEvent.id))
-    ).all()
+    # the unprocessed events of the locked enrollments, and N itself whatever its state
+    loaded = session.exec(_PENDING, params={"enrollments": list(enrollments), "event_id": event_id})
+    pending = list(loaded.all())
     outcomes: list[Applied] = []
     for enrollment in enrollments.values():
-        events = [event for event in pending if event.enrollment_id == enrollment.id]
+        events = [
+            event
+            for event in pending
+            if event.enrollment_id == enrollment.id and event.processed_at is None
+        ]
         # N's message applies N and what precedes it; later events have messages of their own
         events = (
             [event for event in events if (event.id or 0) <= event_id]
@@ -105,7 +104,7 @@ def apply_events(
         )
         outcomes.extend(_apply_in_order(session, enrollment, events, now, set_aside))
     if not any(outcome.event_id == event_id for outcome in outcomes):
-        outcomes.append(_settled(session, event_id))
+        outcomes.append(_settled(pending, event_id))
     uow.commit()
     return outcomes
 
@@ -121,23 +120,51 @@ def ready_enrollments(session: Session, limit: int) -> list[str]:
     return list(dict.fromkeys(session.exec(oldest)))
 
 
+# The read statements are built once (bound parameters), not once per event.
+_OWNER = (
+    core_select(EVENTS.c.enrollment_id)
+    .where(EVENTS.c.id == bindparam("event_id"))
+    .scalar_subquery()
+)
+_FIRST = (
+    select(Enrollment).where(col(Enrollment.id) == _OWNER).execution_options(populate_existing=True)
+)
+_FIRST_LOCKED = _FIRST.with_for_update(key_share=True)  # FOR NO KEY UPDATE
+_READY = (
+    select(Enrollment)
+    .where(col(Enrollment.id).in_(bindparam("enrollments", expanding=True)))
+    .order_by(col(Enrollment.id))
+    .execution_options(populate_existing=True)
+)
+_READY_LOCKED = _READY.with_for_update(key_share=True, skip_locked=True)
+_PENDING = (
+    select(PathwayEvent)
+    .where(
+        or_(
+            and_(
+                col(PathwayEvent.enrollment_id).in_(bindparam("enrollments", expanding=True)),
+                col(PathwayEvent.processed_at).is_(None),
+            ),
+            col(PathwayEvent.id) == bindparam("event_id"),
+        )
+    )
+    .order_by(col(PathwayEvent.enrollment_id), col(PathwayEvent.id))
+)
+
+
 def _locked_enrollment_of(uow: SqlAlchemyUnitOfWork, event_id: int) -> Enrollment | None:
-    owner = core_select(col(PathwayEvent.enrollment_id)).where(col(PathwayEvent.id) == event_id)
-    query = select(Enrollment).where(col(Enrollment.id) == owner.scalar_subquery())
-    if uow.locks_rows:
-        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
-    return uow.session.exec(query.execution_options(populate_existing=True)).first()
+    """The enrollment of event N, locked (first, as everywhere)."""
+    query = _FIRST_LOCKED if uow.locks_rows else _FIRST
+    return uow.session.exec(query, params={"event_id": event_id}).first()
 
 
 def _lock_ready(uow: SqlAlchemyUnitOfWork, ids: list[str]) -> list[Enrollment]:
-    query = select(Enrollment).where(col(Enrollment.id).in_(ids)).order_by(col(Enrollment.id))
-    if uow.locks_rows:
-        query = query.with_for_update(key_share=True, skip_locked=True)
-    return list(uow.session.exec(query.execution_options(populate_existing=True)))
+    query = _READY_LOCKED if uow.locks_rows else _READY
+    return list(uow.session.exec(query, params={"enrollments": ids}))
 
 
-def _settled(session: Session, event_id: int) -> Applied:
-    event = session.get(PathwayEvent, event_id)
+def _settled(pending: list[PathwayEvent], event_id: int) -> Applied:
+    event = next((event for event in pending if event.id == event_id), None)
     if event is None:
         return Applied(event_id, "not_found", f"no event {event_id}")
     if event.processed_at is not None:
