@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Table, and_, bindparam, or_
 from sqlalchemy import select as core_select
-from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -26,13 +27,16 @@ from pathways.runtime.engine import step
 from pathways.runtime.events import EventRejected
 from pathways.runtime.progress import standing
 from pathways.runtime.state import TERMINAL, State
-from pathways.store.changes import record_enrollment_change
+from pathways.store.changes import change_row
 from pathways.store.definitions import pinned
-from pathways.store.effects import audit, engine_task, set_status, write_effects
+from pathways.store.effects import AUDIT, audit_row, end_timer, task_status, write_effects
 from pathways.store.events import engine_event
-from pathways.store.tables import Enrollment, PathwayEvent, Timer
+from pathways.store.tables import Enrollment, PathwayEvent
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
+from pathways.store.writes import Bound, PendingWrites, bound_update
 
+ENROLLMENTS: Table = Enrollment.__table__  # type: ignore[attr-defined]
+EVENTS: Table = PathwayEvent.__table__  # type: ignore[attr-defined]
 PER_ENROLLMENT = 20  # events of one other enrollment that join a group commit
 
 
@@ -82,17 +86,16 @@ def apply_events(
     extra = sorted(set(also) - {first.id})
     if extra:
         enrollments.update({row.id: row for row in _lock_ready(uow, extra)})
-    pending = session.exec(
-        select(PathwayEvent)
-        .where(
-            col(PathwayEvent.enrollment_id).in_(list(enrollments)),
-            col(PathwayEvent.processed_at).is_(None),
-        )
-        .order_by(col(PathwayEvent.enrollment_id), col(PathwayEvent.id))
-    ).all()
+    # the unprocessed events of the locked enrollments, and N itself whatever its state
+    loaded = session.exec(_PENDING, params={"enrollments": list(enrollments), "event_id": event_id})
+    pending = list(loaded.all())
     outcomes: list[Applied] = []
     for enrollment in enrollments.values():
-        events = [event for event in pending if event.enrollment_id == enrollment.id]
+        events = [
+            event
+            for event in pending
+            if event.enrollment_id == enrollment.id and event.processed_at is None
+        ]
         # N's message applies N and what precedes it; later events have messages of their own
         events = (
             [event for event in events if (event.id or 0) <= event_id]
@@ -101,7 +104,7 @@ def apply_events(
         )
         outcomes.extend(_apply_in_order(session, enrollment, events, now, set_aside))
     if not any(outcome.event_id == event_id for outcome in outcomes):
-        outcomes.append(_settled(session, event_id))
+        outcomes.append(_settled(pending, event_id))
     return outcomes
 
 
@@ -116,23 +119,51 @@ def ready_enrollments(session: Session, limit: int) -> list[str]:
     return list(dict.fromkeys(session.exec(oldest)))
 
 
+# The read statements are built once (bound parameters), not once per event.
+_OWNER = (
+    core_select(EVENTS.c.enrollment_id)
+    .where(EVENTS.c.id == bindparam("event_id"))
+    .scalar_subquery()
+)
+_FIRST = (
+    select(Enrollment).where(col(Enrollment.id) == _OWNER).execution_options(populate_existing=True)
+)
+_FIRST_LOCKED = _FIRST.with_for_update(key_share=True)  # FOR NO KEY UPDATE
+_READY = (
+    select(Enrollment)
+    .where(col(Enrollment.id).in_(bindparam("enrollments", expanding=True)))
+    .order_by(col(Enrollment.id))
+    .execution_options(populate_existing=True)
+)
+_READY_LOCKED = _READY.with_for_update(key_share=True, skip_locked=True)
+_PENDING = (
+    select(PathwayEvent)
+    .where(
+        or_(
+            and_(
+                col(PathwayEvent.enrollment_id).in_(bindparam("enrollments", expanding=True)),
+                col(PathwayEvent.processed_at).is_(None),
+            ),
+            col(PathwayEvent.id) == bindparam("event_id"),
+        )
+    )
+    .order_by(col(PathwayEvent.enrollment_id), col(PathwayEvent.id))
+)
+
+
 def _locked_enrollment_of(uow: SqlAlchemyUnitOfWork, event_id: int) -> Enrollment | None:
-    owner = core_select(col(PathwayEvent.enrollment_id)).where(col(PathwayEvent.id) == event_id)
-    query = select(Enrollment).where(col(Enrollment.id) == owner.scalar_subquery())
-    if uow.locks_rows:
-        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
-    return uow.session.exec(query.execution_options(populate_existing=True)).first()
+    """The enrollment of event N, locked (first, as everywhere)."""
+    query = _FIRST_LOCKED if uow.locks_rows else _FIRST
+    return uow.session.exec(query, params={"event_id": event_id}).first()
 
 
 def _lock_ready(uow: SqlAlchemyUnitOfWork, ids: list[str]) -> list[Enrollment]:
-    query = select(Enrollment).where(col(Enrollment.id).in_(ids)).order_by(col(Enrollment.id))
-    if uow.locks_rows:
-        query = query.with_for_update(key_share=True, skip_locked=True)
-    return list(uow.session.exec(query.execution_options(populate_existing=True)))
+    query = _READY_LOCKED if uow.locks_rows else _READY
+    return list(uow.session.exec(query, params={"enrollments": ids}))
 
 
-def _settled(session: Session, event_id: int) -> Applied:
-    event = session.get(PathwayEvent, event_id)
+def _settled(pending: list[PathwayEvent], event_id: int) -> Applied:
+    event = next((event for event in pending if event.id == event_id), None)
     if event is None:
         return Applied(event_id, "not_found", f"no event {event_id}")
     if event.processed_at is not None:
@@ -148,14 +179,19 @@ def _apply_in_order(
     now: datetime,
     set_aside: Collection[int],
 ) -> list[Applied]:
-    """Step the engine through `events` (one enrollment's, in id order) and write it all."""
+    """Step the engine through `events` (one enrollment's, in id order) and write it all.
+
+    Each event's rows are held and sent as one statement on PostgreSQL (see
+    `pathways.store.writes`), the last event's together with the enrollment's new state, so
+    an error in an event's rows is still that event's, never the next one's."""
     if not events:
         return []
     definition = pinned(session, enrollment)
     state: State = enrollment.state
     seq = enrollment.version
     outcomes: list[Applied] = []
-    before = (enrollment.status, enrollment.flag)
+    writes = PendingWrites(session)
+    sent_by: PathwayEvent | None = None  # the event whose rows are held
     for event in events:
         assert event.id is not None
         if event.quarantined_at is not None or event.id in set_aside:
@@ -167,22 +203,46 @@ def _apply_in_order(
                 Applied(e.id or 0, "waiting", blocked, e.enrollment_id) for e in waiting
             )
             break
+        _send(writes, enrollment, sent_by)
         try:
-            state, outcome = _apply_one(session, enrollment, definition, state, event, seq, now)
+            state, outcome = _apply_one(writes, enrollment, definition, state, event, seq, now)
         except Exception as error:  # an error, not a rejection: roll the unit back
             raise EventFailed(event.id, enrollment.id, error) from error
+        sent_by = event
         if outcome.outcome == "applied":
             seq += 1
         outcomes.append(outcome)
+    guard = None
     if seq != enrollment.version:
-        _write_state(session, enrollment, definition, state, seq, now)
-    if (enrollment.status, enrollment.flag) != before:
-        record_enrollment_change(session, enrollment, now)
+        guard = _new_state(writes, enrollment, definition, state, seq, now)
+    _send(writes, enrollment, sent_by, guard)
     return outcomes
 
 
+def _send(
+    writes: PendingWrites,
+    enrollment: Enrollment,
+    event: PathwayEvent | None,
+    guard: _Guard | None = None,
+) -> None:
+    """Send the held rows (an error in them is `event`'s) and the guarded state write."""
+    if not writes and guard is None:
+        return
+    try:
+        written = writes.send(guard.statement if guard else None)
+    except Exception as error:
+        assert event is not None and event.id is not None
+        raise EventFailed(event.id, enrollment.id, error) from error
+    if guard is None:
+        return
+    if written != 1:
+        raise ConcurrentUpdate(f"enrollment {enrollment.id} changed while it was being applied")
+    for name, value in guard.values.items():  # the row now holds these; the object says so too
+        set_committed_value(enrollment, name, value)
+
+
 def _apply_one(
-    session: Session,
+    writes: PendingWrites,
     enrollment: Enrollment,
     definition: Definition,
     state: State,
@@ -194,43 +254,51 @@ def _apply_one(
     try:
         new_state, effects = step(definition, state, engine_event(event.type, event.data), now)
     except EventRejected as rejected:
-        event.processed_at, event.rejected_reason = now, rejected.reason
-        session.add(event)
-        audit(
-            session,
-            event.actor,
-            "event_rejected",
-            "enrollment",
-            enrollment.id,
-            now,
-            rejected.reason,
-            {"event": event.id, "type": event.type},
+        _mark(writes, event, processed_at=now, rejected_reason=rejected.reason)
+        detail = {"event": event.id, "type": event.type}
+        row = audit_row(
+            event.actor, "event_rejected", "enrollment", enrollment.id, now, rejected.reason, detail
         )
-        session.flush()
+        writes.insert(AUDIT, row)
         return state, Applied(event.id, "rejected", rejected.reason, enrollment.id)
-    event.processed_at, event.applied_at, event.applied_seq = now, now, seq + 1
-    session.add(event)
-    _close_staff_work(session, enrollment, event, now)
-    write_effects(session, enrollment, effects, event.actor, now)
-    session.flush()  # an error in this event's rows is this event's, not the next one's
+    _mark(writes, event, processed_at=now, applied_at=now, applied_seq=seq + 1)
+    _close_staff_work(writes, enrollment, event, now)
+    write_effects(writes.session, enrollment, effects, event.actor, now, writes)
     return new_state, Applied(event.id, "applied", "", enrollment.id)
 
 
-def _write_state(
-    session: Session,
+def _mark(writes: PendingWrites, event: PathwayEvent, **values: object) -> None:
+    """The event is processed: held as an UPDATE, and the loaded row says so at once."""
+    writes.update(bound_update(EVENTS, {"id": event.id}, values))
+    for name, value in values.items():
+        set_committed_value(event, name, value)
+
+
+@dataclass(frozen=True)
+class _Guard:
+    """The enrollment's new state: an UPDATE that writes one row unless another process
+    changed the enrollment first."""
+
+    statement: Bound
+    values: dict[str, Any]
+
+
+def _new_state(
+    writes: PendingWrites,
     enrollment: Enrollment,
     definition: Definition,
     state: State,
     seq: int,
     now: datetime,
-) -> None:
+) -> _Guard:
     """The new state and the read columns it implies, guarded by the version read.
 
     The projection (expected steps, projected end) is not recomputed here, under the lock:
-    see `pathways.store.projections`; the flag uses the latest projected end known."""
+    see `pathways.store.projections`; the flag uses the latest projected end known. A change
+    of status or flag goes to the change log with it."""
     now_standing = standing(definition, state, now)
     ended = state["status"] in TERMINAL
-    values = {
+    values: dict[str, Any] = {
         "state": state,
         "version": seq,
         "status": state["status"],
@@ -246,35 +314,38 @@ def _write_state(
     }
     if ended:  # nothing left to project
         values.update(projected_end=None, projected_version=seq)
-    written = session.execute(
-        update(Enrollment)
-        .where(col(Enrollment.id) == enrollment.id, col(Enrollment.version) == enrollment.version)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if written.rowcount != 1:  # type: ignore[attr-defined]
-        raise ConcurrentUpdate(f"enrollment {enrollment.id} changed while it was being applied")
-    for name, value in values.items():  # the row now holds these; the object says so too
-        set_committed_value(enrollment, name, value)
+    if (values["status"], values["flag"]) != (enrollment.status, enrollment.flag):
+        writes.insert(
+            *change_row(
+                "enrollment", enrollment.id, enrollment.id, values["status"], values["flag"], now
+            )
+        )
+    read = {"id": enrollment.id, "version": enrollment.version}
+    statement = bound_update(ENROLLMENTS, read, values)
+    return _Guard(statement, values)
 
 
 def _close_staff_work(
-    session: Session, enrollment: Enrollment, event: PathwayEvent, now: datetime
+    writes: PendingWrites, enrollment: Enrollment, event: PathwayEvent, now: datetime
 ) -> None:
     """The staff task or timer the event reports on is done."""
     if event.type == "task_completed":
-        task = engine_task(session, enrollment.id, event.data["task"])
-        task.recorded = event.data["data"]
-        set_status(session, task, "completed", event.actor, now)
+        task_status(
+            writes,
+            enrollment.id,
+            event.data["task"],
+            "completed",
+            event.actor,
+            now,
+            changes={"recorded": event.data["data"]},
+        )
     elif event.type == "task_skipped":
-        task = engine_task(session, enrollment.id, event.data["task"])
         reason = f"skipped: {event.data['reason']}"[:300]
-        set_status(session, task, "cancelled", event.actor, now, reason)
+        task_status(
+            writes, enrollment.id, event.data["task"], "cancelled", event.actor, now, reason
+        )
     elif event.type == "timer_fired":
-        timer = session.get(Timer, f"{enrollment.id}:{event.data['timer']}")
-        if timer is not None and timer.fired_at is None:
-            timer.fired_at = now
-            session.add(timer)
+        end_timer(writes, f"{enrollment.id}:{event.data['timer']}", "fired_at", now)
 
 
 def apply_event(uow: SqlAlchemyUnitOfWork, event_id: int, now: datetime) -> Applied:

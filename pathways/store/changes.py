@@ -7,11 +7,35 @@ never shows a change that was rolled back, and never misses one that was committ
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+from sqlalchemy import Table
 from sqlmodel import Session
 
 from pathways.store.tables import ChangeLog, Enrollment
+
+CHANGES: Table = ChangeLog.__table__  # type: ignore[attr-defined]
+
+
+def change_row(
+    kind: Literal["enrollment", "task"],
+    target_id: Any,
+    enrollment_id: str,
+    status: Any,
+    flag: str | None,
+    now: datetime,
+) -> tuple[Table, dict[str, Any]]:
+    """One change (ids and codes only) as a row of the log; `target_id` and `status` may be
+    SQL expressions (a task named by a subquery)."""
+    row = {
+        "kind": kind,
+        "target_id": target_id,
+        "enrollment_id": enrollment_id,
+        "status": status,
+        "flag": flag,
+        "at": now,
+    }
+    return CHANGES, row
 
 
 def record_change(
@@ -24,16 +48,8 @@ def record_change(
     now: datetime,
 ) -> None:
     """Append one change (ids and codes only) to the log, in the caller's transaction."""
-    session.add(
-        ChangeLog(
-            kind=kind,
-            target_id=target_id,
-            enrollment_id=enrollment_id,
-            status=status,
-            flag=flag,
-            at=now,
-        )
-    )
+    _, row = change_row(kind, target_id, enrollment_id, status, flag, now)
+    session.add(ChangeLog(**row))
 
 
 def record_enrollment_change(session: Session, enrollment: Enrollment, now: datetime) -> None:

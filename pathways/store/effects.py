@@ -1,13 +1,21 @@
-"""Carrying out the engine's effects as rows, inside the unit of work that applied the event."""
+"""Carrying out the engine's effects as rows, inside the unit of work that applied the event.
+
+The writers hold Core statements in a `PendingWrites` (see `pathways.store.writes`): no ORM
+object is built, no task is read first (a task is named by its enrollment and engine id in
+the statement itself), and the rows of one table share one INSERT.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar, get_args
 
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case
+from sqlalchemy import select as core_select
+from sqlmodel import Session
 
 from pathways.runtime.effects import (
     AuditEntry,
@@ -20,7 +28,7 @@ from pathways.runtime.effects import (
     ScheduleTimer,
     UpdateTask,
 )
-from pathways.store.changes import record_change
+from pathways.store.changes import change_row, record_change
 from pathways.store.tables import (
     PRIORITY_RANK,
     AuditLog,
@@ -30,6 +38,13 @@ from pathways.store.tables import (
     StaffTaskStatusChange,
     Timer,
 )
+from pathways.store.writes import Bound, PendingWrites, bound_update
+
+TASKS: Table = StaffTask.__table__  # type: ignore[attr-defined]
+TASK_HISTORY: Table = StaffTaskStatusChange.__table__  # type: ignore[attr-defined]
+TIMERS: Table = Timer.__table__  # type: ignore[attr-defined]
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+AUDIT: Table = AuditLog.__table__  # type: ignore[attr-defined]
 
 
 class UnknownEffect(TypeError):
@@ -37,7 +52,7 @@ class UnknownEffect(TypeError):
 
 
 EffectT = TypeVar("EffectT")
-Writer = Callable[[Session, Enrollment, EffectT, str, datetime], None]
+Writer = Callable[[PendingWrites, Enrollment, EffectT, str, datetime], None]
 
 # One writer per effect type. `Effect` is a closed union: an effect added to it without a
 # writer here fails at import (below), never silently at run time.
@@ -62,139 +77,204 @@ def unwritten_effects() -> set[type[Any]]:
 
 
 def write_effects(
-    session: Session, enrollment: Enrollment, effects: list[Effect], actor: str, now: datetime
+    session: Session,
+    enrollment: Enrollment,
+    effects: list[Effect],
+    actor: str,
+    now: datetime,
+    writes: PendingWrites | None = None,
 ) -> None:
-    """Write what the engine asked for: tasks, timers, notifications, status and audit."""
-    for effect in effects:
-        writer = WRITERS.get(type(effect))
+    """Write what the engine asked for: tasks, timers, notifications, status and audit.
+
+    Into `writes` when given (the caller sends them); otherwise sent before returning."""
+    writers = [WRITERS.get(type(effect)) for effect in effects]
+    for effect, writer in zip(effects, writers, strict=True):
         if writer is None:
             raise UnknownEffect(f"no writer for the effect {type(effect).__name__}")
-        writer(session, enrollment, effect, actor, now)
+    held = writes if writes is not None else PendingWrites(session)
+    for effect, writer in zip(effects, writers, strict=True):
+        assert writer is not None
+        writer(held, enrollment, effect, actor, now)
+    if writes is None:
+        held.send()
 
 
 @_writes(UpdateTask)
 def _update_task(
-    session: Session, enrollment: Enrollment, effect: UpdateTask, actor: str, now: datetime
+    writes: PendingWrites, enrollment: Enrollment, effect: UpdateTask, actor: str, now: datetime
 ) -> None:
-    task = engine_task(session, enrollment.id, effect.task)
-    status = effect.status
-    if status == "ready" and task.assignee:
-        status = "in-progress"  # resumed work goes back to whoever had claimed it
+    changes: dict[str, Any] = {}
     if effect.due is not None:
-        task.due_at = effect.due
-        task.escalated_at = None  # a new deadline: escalate again if it passes
-    set_status(
-        session, task, status, actor, now, "enrollment on hold" if status == "on-hold" else None
-    )
+        changes = {"due_at": effect.due, "escalated_at": None}  # escalate again if it passes
+    reason = "enrollment on hold" if effect.status == "on-hold" else None
+    status: Bound | str = RESUMED if effect.status == "ready" else effect.status
+    task_status(writes, enrollment.id, effect.task, status, actor, now, reason, changes)
+
+
+def _resumed(prefix: str) -> ColumnElement[str]:
+    # resumed work goes back to whoever had claimed it
+    claimed = and_(TASKS.c.assignee.is_not(None), TASKS.c.assignee != "")
+    return case((claimed, "in-progress"), else_="ready")
+
+
+RESUMED = Bound("resumed", _resumed, {})
 
 
 @_writes(CancelTask)
 def _cancel_task(
-    session: Session, enrollment: Enrollment, effect: CancelTask, actor: str, now: datetime
+    writes: PendingWrites, enrollment: Enrollment, effect: CancelTask, actor: str, now: datetime
 ) -> None:
-    task = engine_task(session, enrollment.id, effect.task)
-    set_status(session, task, "cancelled", actor, now, effect.reason[:300])
+    task_status(writes, enrollment.id, effect.task, "cancelled", actor, now, effect.reason[:300])
 
 
 @_writes(ScheduleTimer)
 def _schedule_timer(
-    session: Session, enrollment: Enrollment, effect: ScheduleTimer, actor: str, now: datetime
+    writes: PendingWrites, enrollment: Enrollment, effect: ScheduleTimer, actor: str, now: datetime
 ) -> None:
-    session.add(
-        Timer(
-            id=f"{enrollment.id}:{effect.timer}",
-            enrollment_id=enrollment.id,
-            engine_timer=effect.timer,
-            step=effect.step,
-            due_at=effect.due,
-        )
-    )
+    timer_id = f"{enrollment.id}:{effect.timer}"
+    row = {
+        "id": timer_id,
+        "enrollment_id": enrollment.id,
+        "engine_timer": effect.timer,
+        "step": effect.step,
+        "due_at": effect.due,
+        "fired_at": None,
+        "cancelled_at": None,
+    }
+    writes.insert(TIMERS, row, key=("timer", timer_id))
 
 
 @_writes(CancelTimer)
 def _cancel_timer(
-    session: Session, enrollment: Enrollment, effect: CancelTimer, actor: str, now: datetime
+    writes: PendingWrites, enrollment: Enrollment, effect: CancelTimer, actor: str, now: datetime
 ) -> None:
-    timer = session.get(Timer, f"{enrollment.id}:{effect.timer}")
-    if timer is not None and timer.fired_at is None:
-        timer.cancelled_at = now
-        session.add(timer)
+    end_timer(writes, f"{enrollment.id}:{effect.timer}", "cancelled_at", now)
+
+
+def end_timer(writes: PendingWrites, timer_id: str, column: str, now: datetime) -> None:
+    """A timer cancelled or fired (`column`), unless it has fired already."""
+    statement = bound_update(TIMERS, {"id": timer_id}, {column: now}, unless_set=("fired_at",))
+    writes.update(statement, key=("timer", timer_id))
 
 
 @_writes(Notify)
 def _notify(
-    session: Session, enrollment: Enrollment, effect: Notify, actor: str, now: datetime
+    writes: PendingWrites, enrollment: Enrollment, effect: Notify, actor: str, now: datetime
 ) -> None:
     payload: dict[str, Any] = {"step": effect.step, "priority": effect.priority}
-    outbox(session, enrollment.id, "notification", effect.role, payload, now, detail=effect.text)
+    row = outbox_row(enrollment.id, "notification", effect.role, payload, now, effect.text)
+    writes.insert(OUTBOX, row)
 
 
 @_writes(EnrollmentChanged)
 def _enrollment_changed(
-    session: Session, enrollment: Enrollment, effect: EnrollmentChanged, actor: str, now: datetime
+    writes: PendingWrites,
+    enrollment: Enrollment,
+    effect: EnrollmentChanged,
+    actor: str,
+    now: datetime,
 ) -> None:
     payload: dict[str, Any] = {"status": effect.status, "outcome": effect.outcome}
-    outbox(session, enrollment.id, "enrollment_changed", None, payload, now)
+    writes.insert(OUTBOX, outbox_row(enrollment.id, "enrollment_changed", None, payload, now))
 
 
 @_writes(AuditEntry)
 def _audit_entry(
-    session: Session, enrollment: Enrollment, effect: AuditEntry, actor: str, now: datetime
+    writes: PendingWrites, enrollment: Enrollment, effect: AuditEntry, actor: str, now: datetime
 ) -> None:
     reason = str(effect.detail.get("reason") or "") or None
-    audit(
-        session, actor, effect.action, "enrollment", enrollment.id, now, reason, dict(effect.detail)
+    row = audit_row(
+        actor, effect.action, "enrollment", enrollment.id, now, reason, dict(effect.detail)
     )
+    writes.insert(AUDIT, row)
 
 
 @_writes(CreateTask)
 def _create_task(
-    session: Session, enrollment: Enrollment, effect: CreateTask, actor: str, now: datetime
+    writes: PendingWrites, enrollment: Enrollment, effect: CreateTask, actor: str, now: datetime
 ) -> None:
-    task = StaffTask.model_validate(
-        {
-            "id": str(uuid.uuid4()),
-            "enrollment_id": enrollment.id,
-            "engine_task": effect.task,
-            "step": effect.step,
-            "pathway": effect.pathway,
-            "title": effect.title[:300],
-            "role": effect.role,
-            "status": "ready",
-            "priority": effect.priority,
-            "priority_rank": PRIORITY_RANK[effect.priority],
-            "due_at": effect.due,
-            "instructions": effect.instructions,
-            "record_fields": list(effect.record),
-            "created_at": now,
-            "updated_at": now,
-        }
-    )
-    session.add(task)
-    _history(session, task, actor, now, None)
-    outbox(
-        session,
-        enrollment.id,
-        "task_created",
-        effect.role,
-        {
-            "task": task.id,
-            "step": effect.step,
-            "priority": effect.priority,
-            "due_at": effect.due.isoformat(),
-        },
-        now,
-    )
+    task_id = str(uuid.uuid4())
+    row = {
+        "id": task_id,
+        "enrollment_id": enrollment.id,
+        "engine_task": effect.task,
+        "step": effect.step,
+        "pathway": effect.pathway,
+        "title": effect.title[:300],
+        "role": effect.role,
+        "assignee": None,
+        "status": "ready",
+        "status_reason": None,
+        "priority": effect.priority,
+        "priority_rank": PRIORITY_RANK[effect.priority],
+        "due_at": effect.due,
+        "instructions": effect.instructions,
+        "record_fields": list(effect.record),
+        "recorded": None,
+        "escalated_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    writes.insert(TASKS, row, key=("task", enrollment.id, effect.task))
+    _task_history(writes, task_id, enrollment.id, "ready", actor, now, None)
+    payload = {
+        "task": task_id,
+        "step": effect.step,
+        "priority": effect.priority,
+        "due_at": effect.due.isoformat(),
+    }
+    writes.insert(OUTBOX, outbox_row(enrollment.id, "task_created", effect.role, payload, now))
 
 
-def engine_task(session: Session, enrollment_id: str, engine_id: str) -> StaffTask:
-    """The staff task the engine knows by its own id."""
-    task = session.exec(
-        select(StaffTask).where(
-            StaffTask.enrollment_id == enrollment_id, StaffTask.engine_task == engine_id
+def task_status(
+    writes: PendingWrites,
+    enrollment_id: str,
+    engine_id: str,
+    status: Bound | str,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """Set the FHIR status of the task the engine knows by `engine_id`, keeping when, who, why.
+
+    One UPDATE; its history and change-log rows name the task by a subquery, so nothing is
+    read first. A task that does not exist leaves them a NULL id, which the database refuses.
+    `status` may be worked out from the task's row (`RESUMED`)."""
+    mine = {"enrollment_id": enrollment_id, "engine_task": engine_id}
+    values = {"status": status, "status_reason": reason, "updated_at": now, **(changes or {})}
+    writes.update(bound_update(TASKS, mine, values), key=("task", enrollment_id, engine_id))
+    task_id = Bound("task_id", partial(_of_task, TASKS.c.id), mine)
+    if isinstance(status, Bound):  # an expression over the task's row: ask the row
+        status = Bound(("task", status.shape), partial(_of_task, status.build("")), mine)
+    _task_history(writes, task_id, enrollment_id, status, actor, now, reason)
+
+
+def _of_task(value: ColumnElement[Any], prefix: str) -> ColumnElement[Any]:
+    """`value` read from the task named by its enrollment and engine id (a scalar subquery)."""
+    return (
+        core_select(value)
+        .where(
+            TASKS.c.enrollment_id == bindparam(f"{prefix}enrollment_id"),
+            TASKS.c.engine_task == bindparam(f"{prefix}engine_task"),
         )
-    ).one()
-    return task
+        .scalar_subquery()
+    )
+
+
+def _task_history(
+    writes: PendingWrites,
+    task_id: Any,
+    enrollment_id: str,
+    status: Any,
+    actor: str,
+    now: datetime,
+    reason: str | None,
+) -> None:
+    row = {"task_id": task_id, "status": status, "at": now, "actor": actor, "reason": reason}
+    writes.insert(TASK_HISTORY, row)
+    # Task created or its status set: the change feed (GET /changes) hears of it too.
+    writes.insert(*change_row("task", task_id, enrollment_id, status, None, now))
 
 
 def set_status(
@@ -205,22 +285,36 @@ def set_status(
     now: datetime,
     reason: str | None = None,
 ) -> None:
-    """Change a task's FHIR status, keeping when, who and why."""
+    """Change a loaded task's FHIR status, keeping when, who and why (staff actions)."""
     task.status, task.status_reason, task.updated_at = status, reason, now
     session.add(task)
-    _history(session, task, actor, now, reason)
-
-
-def _history(
-    session: Session, task: StaffTask, actor: str, now: datetime, reason: str | None
-) -> None:
     session.add(
         StaffTaskStatusChange(
             task_id=task.id, status=task.status, at=now, actor=actor, reason=reason
         )
     )
-    # Task created or its status set: the change feed (GET /changes) hears of it too.
     record_change(session, "task", task.id, task.enrollment_id, task.status, None, now)
+
+
+def outbox_row(
+    enrollment_id: str,
+    event_type: str,
+    role: str | None,
+    payload: dict[str, Any],
+    now: datetime,
+    detail: str | None = None,
+) -> dict[str, Any]:
+    """A notification's row: the payload (ids and codes) goes to webhooks, the detail stays."""
+    return {
+        "id": str(uuid.uuid4()),
+        "enrollment_id": enrollment_id,
+        "event_type": event_type,
+        "role": role,
+        "payload": payload,
+        "detail": detail,
+        "created_at": now,
+        "dispatched_at": None,
+    }
 
 
 def outbox(
@@ -233,19 +327,29 @@ def outbox(
     detail: str | None = None,
 ) -> None:
     """Queue a notification: the payload (ids and codes) goes to webhooks, the detail stays."""
-    session.add(
-        OutboxMessage.model_validate(
-            {
-                "id": str(uuid.uuid4()),
-                "enrollment_id": enrollment_id,
-                "event_type": event_type,
-                "role": role,
-                "payload": payload,
-                "detail": detail,
-                "created_at": now,
-            }
-        )
-    )
+    row = outbox_row(enrollment_id, event_type, role, payload, now, detail)
+    session.add(OutboxMessage.model_validate(row))
+
+
+def audit_row(
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    now: datetime,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An audit log row: who did what to which record, when and why."""
+    return {
+        "actor": actor,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "at": now,
+        "reason": reason,
+        "detail": detail or {},
+    }
 
 
 def audit(
@@ -259,19 +363,8 @@ def audit(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append to the audit log."""
-    session.add(
-        AuditLog.model_validate(
-            {
-                "actor": actor,
-                "action": action,
-                "target_type": target_type,
-                "target_id": target_id,
-                "at": now,
-                "reason": reason,
-                "detail": detail or {},
-            }
-        )
-    )
+    row = audit_row(actor, action, target_type, target_id, now, reason, detail)
+    session.add(AuditLog.model_validate(row))
 
 
 if unwritten_effects():  # at import: the API, the workers and the tests all refuse to start
