@@ -19,12 +19,14 @@ from pathways.store.applying import (
     EventFailed,
     apply_events,
     ready_enrollments,
+    settled_already,
 )
 from pathways.store.quarantine import record_failure, reject_event, retry_event
 
 log = logging.getLogger(__name__)
 BATCH_LIMIT = 64  # enrollments per group commit under a backlog
 ATTEMPTS = 5  # tries when another worker changed the enrollment meanwhile
+WRITTEN = ("applied", "rejected")  # outcomes with rows to commit; the others wrote nothing
 
 
 def apply(command: ApplyEvents, context: Context) -> Applied:
@@ -33,10 +35,16 @@ def apply(command: ApplyEvents, context: Context) -> Applied:
     The course projection is not refreshed here: the RefreshProjections sweep does it
     within a second, once per enrollment however many of its events were applied."""
     event_id = command.event_id
-    also: list[str] = []
-    if command.backlog:
-        with context.unit_of_work() as uow:
-            also = ready_enrollments(uow.session, min(command.backlog, BATCH_LIMIT))
+    with context.unit_of_work() as uow:
+        settled = settled_already(uow.session, event_id)
+        if settled is not None:  # applied by an earlier message's commit: nothing to write
+            log.info("event %s %s", event_id, settled.outcome)
+            return settled
+        also = (
+            ready_enrollments(uow.session, min(command.backlog, BATCH_LIMIT))
+            if command.backlog
+            else []
+        )
     failed_here: set[int] = set()
     for attempt in range(1, ATTEMPTS + 1):
         try:
@@ -44,7 +52,8 @@ def apply(command: ApplyEvents, context: Context) -> Applied:
                 outcomes = apply_events(
                     uow, event_id, context.clock(), also=also, set_aside=failed_here
                 )
-                uow.commit()
+                if any(outcome.outcome in WRITTEN for outcome in outcomes):
+                    uow.commit()
             break
         except ConcurrentUpdate:
             log.info("event %s: enrollment changed concurrently (attempt %s)", event_id, attempt)

@@ -108,6 +108,26 @@ def apply_events(
     return outcomes
 
 
+def settled_already(session: Session, event_id: int) -> Applied | None:
+    """The outcome of a message whose event needs no work (applied or rejected already, or
+    unknown), read without a lock: None when the event still waits to be applied.
+
+    Under a backlog most messages find their event applied by another message's group
+    commit; this one primary-key read is all they cost."""
+    found = session.execute(
+        core_select(EVENTS.c.processed_at, EVENTS.c.rejected_reason, EVENTS.c.enrollment_id).where(
+            EVENTS.c.id == event_id
+        )
+    ).first()
+    if found is None:
+        return Applied(event_id, "not_found", f"no event {event_id}")
+    if found.processed_at is not None:
+        return Applied(
+            event_id, "already_processed", found.rejected_reason or "", found.enrollment_id
+        )
+    return None
+
+
 def ready_enrollments(session: Session, limit: int) -> list[str]:
     """Enrollments with the oldest unprocessed events: the rest of a group commit."""
     oldest = (
