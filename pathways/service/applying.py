@@ -22,6 +22,7 @@ from pathways.store.applying import (
     settled_already,
 )
 from pathways.store.quarantine import record_failure, reject_event, retry_event
+from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 log = logging.getLogger(__name__)
 BATCH_LIMIT = 64  # enrollments per group commit under a backlog
@@ -35,22 +36,20 @@ def apply(command: ApplyEvents, context: Context) -> Applied:
     The course projection is not refreshed here: the RefreshProjections sweep does it
     within a second, once per enrollment however many of its events were applied."""
     event_id = command.event_id
-    with context.unit_of_work() as uow:
-        settled = settled_already(uow.session, event_id)
-        if settled is not None:  # applied by an earlier message's commit: nothing to write
-            log.info("event %s %s", event_id, settled.outcome)
-            return settled
-        also = (
-            ready_enrollments(uow.session, min(command.backlog, BATCH_LIMIT))
-            if command.backlog
-            else []
-        )
     failed_here: set[int] = set()
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with context.unit_of_work() as uow:
+                settled = settled_already(uow.session, event_id)
+                if settled is not None:  # applied by an earlier message's commit
+                    log.info("event %s %s", event_id, settled.outcome)
+                    return settled
                 outcomes = apply_events(
-                    uow, event_id, context.clock(), also=also, set_aside=failed_here
+                    uow,
+                    event_id,
+                    context.clock(),
+                    also=_batch(uow, command.backlog),
+                    set_aside=failed_here,
                 )
                 if any(outcome.outcome in WRITTEN for outcome in outcomes):
                     uow.commit()
@@ -67,6 +66,11 @@ def apply(command: ApplyEvents, context: Context) -> Applied:
         mine = Applied(event_id, "failed", "its application failed: see the event's attempts")
     log.info("event %s %s (%s in this commit)", event_id, mine.outcome, len(outcomes))
     return mine
+
+
+def _batch(uow: SqlAlchemyUnitOfWork, backlog: int) -> list[str]:
+    """Other enrollments with ready events to apply in the same commit: none when idle."""
+    return ready_enrollments(uow.session, min(backlog, BATCH_LIMIT)) if backlog else []
 
 
 def _count_failure(failed: EventFailed, context: Context) -> None:
