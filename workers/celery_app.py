@@ -81,7 +81,9 @@ def _scrubbed_logs(loglevel: int | str | None = None, **_: object) -> None:
 def _service() -> Service:
     # A soft time limit ends a webhook run at once, counting no attempt (its lease expires).
     engine = database_engine(database_url())
-    return worker_service(engine, enqueue_event, interrupts=(SoftTimeLimitExceeded,))
+    return worker_service(
+        engine, enqueue_event, interrupts=(SoftTimeLimitExceeded,), backlog=_backlog
+    )
 
 
 def enqueue_event(event_id: int) -> None:
@@ -92,7 +94,7 @@ def enqueue_event(event_id: int) -> None:
 @app.task(name="carepath.apply_event", soft_time_limit=EVENT_LIMITS[0], time_limit=EVENT_LIMITS[1])
 def apply_event(event_id: int) -> str:
     """Apply one stored event (and those before it in its enrollment), with group commit."""
-    return _service().handle(ApplyEvents(event_id=event_id, backlog=_backlog())).outcome
+    return _service().handle(ApplyEvents(event_id=event_id)).outcome
 
 
 def _backlog() -> int:

@@ -27,7 +27,7 @@ class InProcessWorker:
     """A worker thread applying queued events, a beat thread for sweeps, a deliverer thread."""
 
     def __init__(self, engine: Engine) -> None:
-        self.service = worker_service(engine, self.enqueue)
+        self.service = worker_service(engine, self.enqueue, backlog=self._backlog)
         self.events: queue.Queue[int] = queue.Queue()
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -35,6 +35,9 @@ class InProcessWorker:
     def enqueue(self, event_id: int) -> None:
         """Ask for an event to be applied (call after its commit)."""
         self.events.put(event_id)
+
+    def _backlog(self) -> int:
+        return self.events.qsize()
 
     def start(self) -> None:
         """Start the worker and beat threads."""
@@ -59,7 +62,7 @@ class InProcessWorker:
                 event_id = self.events.get(timeout=0.5)
             except queue.Empty:
                 continue
-            command = ApplyEvents(event_id=event_id, backlog=self.events.qsize())
+            command = ApplyEvents(event_id=event_id)
             self._guarded(f"event {event_id}", partial(self.service.handle, command))
 
     def _beat(self) -> None:

@@ -19,6 +19,7 @@ def worker_service(
     engine: Engine,
     enqueue: Callable[[int], None],
     interrupts: tuple[type[BaseException], ...] = (),
+    backlog: Callable[[], int] = lambda: 0,
 ) -> Service:
     """A service for workers: quarantine and recovery as configured (CAREPATH_*)."""
     read = settings()
@@ -26,6 +27,7 @@ def worker_service(
         engine,
         enqueue=enqueue,
         interrupts=interrupts,
+        backlog=backlog,
         quarantine_after=max(1, read.quarantine_after),
         recover_after=timedelta(seconds=read.recover_after_seconds),
     )

@@ -48,7 +48,7 @@ def apply(command: ApplyEvents, context: Context) -> Applied:
                     uow,
                     event_id,
                     context.clock(),
-                    also=_batch(uow, command.backlog),
+                    also=_batch(uow, _backlog(command, context)),
                     set_aside=failed_here,
                 )
                 if any(outcome.outcome in WRITTEN for outcome in outcomes):
@@ -66,6 +66,10 @@ def apply(command: ApplyEvents, context: Context) -> Applied:
         mine = Applied(event_id, "failed", "its application failed: see the event's attempts")
     log.info("event %s %s (%s in this commit)", event_id, mine.outcome, len(outcomes))
     return mine
+
+
+def _backlog(command: ApplyEvents, context: Context) -> int:
+    return context.backlog() if command.backlog is None else command.backlog
 
 
 def _batch(uow: SqlAlchemyUnitOfWork, backlog: int) -> list[str]:

@@ -139,11 +139,12 @@ class SkipTask(Command[Accepted]):
 class ApplyEvents(Command[Applied]):
     """Apply an event and the earlier ones of its enrollment, in recording order.
 
-    With a `backlog` of queued messages the same commit also applies other enrollments'
-    ready events (group commit)."""
+    With a backlog of queued messages the same commit also applies other enrollments'
+    ready events (group commit). `backlog` None asks the context's queue probe, and only
+    when the event still needs applying (a settled event's message costs no probe)."""
 
     event_id: int
-    backlog: int = 0
+    backlog: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
