@@ -5,7 +5,8 @@ With --json the rows (name, median, min, max, unit, target, met) are the only th
 on stdout, as one JSON array, so other tools can read the figures; progress goes to stderr
 and the doc is left as it was. Each module named in SUITE exposes
 `run(quick: bool) -> list[Section]`. The results replace the part of docs/benchmarks.md
-between the two markers; the analysis around them is kept.
+between the two markers; the analysis around them is kept. With --only, only the sections
+run are replaced (each stamped as a partial re-run); the others keep their own figures.
 """
 
 import argparse
@@ -58,28 +59,36 @@ def merged(sections: list[Section]) -> list[Section]:
 
 def markdown(sections: list[Section], mode: str, seconds: float) -> str:
     """The results as Markdown tables."""
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        f"Run `{mode}` on {stamp}, {seconds / 60:.1f} min; machine: {machine()}.",
-        "",
-    ]
+    lines = [f"Run `{mode}` on {_stamp()}, {seconds / 60:.1f} min; machine: {machine()}.", ""]
     for section in sections:
-        lines += [f"### {section.title}", "", section.setup, ""]
-        lines += ["| measurement | median | spread (min-max) | runs | unit | note |"]
-        lines += ["|---|---:|---:|---:|---|---|"]
-        for row in section.rows:
-            lines.append(
-                f"| {row.name} | {fmt(row.median)} | {row.spread} | {len(row.samples)} "
-                f"| {row.unit} | {row.note} |"
-            )
-        if section.targets:
-            lines += ["", "| target | this run | met |", "|---|---:|:---:|"]
-            for target in section.targets:
-                lines.append(
-                    f"| {target.goal} | {target.achieved} | {'yes' if target.met else '**no**'} |"
-                )
-        lines.append("")
+        lines += _section_markdown(section)
     return "\n".join(lines)
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _section_markdown(section: Section, rerun: str = "") -> list[str]:
+    lines = [f"### {section.title}", ""]
+    if rerun:
+        lines += [rerun, ""]
+    lines += [section.setup, ""]
+    lines += ["| measurement | median | spread (min-max) | runs | unit | note |"]
+    lines += ["|---|---:|---:|---:|---|---|"]
+    for row in section.rows:
+        lines.append(
+            f"| {row.name} | {fmt(row.median)} | {row.spread} | {len(row.samples)} "
+            f"| {row.unit} | {row.note} |"
+        )
+    if section.targets:
+        lines += ["", "| target | this run | met |", "|---|---:|:---:|"]
+        for target in section.targets:
+            lines.append(
+                f"| {target.goal} | {target.achieved} | {'yes' if target.met else '**no**'} |"
+            )
+    lines.append("")
+    return lines
 
 
 def plain(sections: list[Section]) -> str:
@@ -96,6 +105,34 @@ def plain(sections: list[Section]) -> str:
             mark = "met   " if target.met else "MISSED"
             out.append(f"  [{mark}] {target.goal}: {target.achieved}")
     return "\n".join(out)
+
+
+def write_sections(sections: list[Section], mode: str, names: list[str], seconds: float) -> None:
+    """Replace only these sections' tables between the markers (matched by their number),
+    each stamped as a partial run; the other sections keep the figures of their own run."""
+    current = DOC.read_text()
+    if START not in current or END not in current:
+        raise SystemExit(f"{DOC} lacks the markers {START} and {END}: put them back")
+    head, rest = current.split(START, 1)
+    block, tail = rest.split(END, 1)
+    rerun = (
+        f"Re-run alone (`{mode} --only {','.join(names)}`) on {_stamp()}, "
+        f"{seconds / 60:.1f} min for the part; machine: {machine()}."
+    )
+    for section in sections:
+        block = _replace_section(block, section, rerun)
+    DOC.write_text(f"{head}{START}{block}{END}{tail}")
+
+
+def _replace_section(block: str, section: Section, rerun: str) -> str:
+    number = section.title.split(" ", 1)[0]  # "2." of "2. Persisted: ..."
+    text = "\n".join(_section_markdown(section, rerun))
+    parts = block.split("\n### ")
+    for index, part in enumerate(parts[1:], start=1):
+        if part.startswith(number + " "):
+            parts[index] = text.removeprefix("### ")
+            return "\n### ".join(parts)
+    return block.rstrip("\n") + "\n\n" + text + "\n"
 
 
 def write_doc(text: str) -> None:
@@ -137,7 +174,8 @@ def main() -> None:
         write_doc(markdown(results, mode, seconds))
         print(f"\nwrote {DOC.relative_to(Path.cwd()) if DOC.is_relative_to(Path.cwd()) else DOC}")
     elif not args.no_write:
-        print("\n(only part of the suite ran: docs/benchmarks.md left as it was)")
+        write_sections(results, mode, names, seconds)
+        print(f"\nwrote the tables of {', '.join(names)} in {DOC.name}; the others kept theirs")
     sys.stdout.flush()
 
 

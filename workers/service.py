@@ -29,5 +29,6 @@ def worker_service(
         interrupts=interrupts,
         backlog=backlog,
         quarantine_after=max(1, read.quarantine_after),
+        webhook_attempts=read.webhook_max_attempts,
         recover_after=timedelta(seconds=read.recover_after_seconds),
     )

@@ -217,7 +217,7 @@ class DeliverWebhooks(Command[DeliveryReport]):
     """Post the due webhook deliveries, each in its own short claim and outcome."""
 
     limit: int = BATCH
-    attempts_allowed: int | None = None  # None: CAREPATH_WEBHOOK_MAX_ATTEMPTS
+    attempts_allowed: int | None = None  # None: the context's (CAREPATH_WEBHOOK_MAX_ATTEMPTS)
 
 
 # Definitions --------------------------------------------------------------------------

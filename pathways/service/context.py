@@ -42,5 +42,6 @@ class Context:
     # what ends a webhook run at once, counting no attempt (a Celery soft time limit)
     interrupts: tuple[type[BaseException], ...] = ()
     backlog: Callable[[], int] = lambda: 0  # messages waiting for a worker (group commit)
+    webhook_attempts: int = 12  # posts of a delivery before it is dead (a dead letter)
     quarantine_after: int = 5  # failed applications before an event waits for an admin
     recover_after: timedelta = timedelta(seconds=30)  # unapplied this long: its message is lost

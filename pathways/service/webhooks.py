@@ -25,7 +25,6 @@ from pathways.store.webhooks import (
     DeliveryReport,
     claim_one,
     dispatch_outbox,
-    max_attempts,
     record_outcome,
     short_error,
 )
@@ -48,7 +47,7 @@ def deliver(command: DeliverWebhooks, context: Context) -> DeliveryReport:
     An exception the post raises counts as a failed attempt, except one of the context's
     `interrupts` (a Celery soft time limit): that ends the run at once, counting nothing,
     and the delivery is tried again once its lease has passed."""
-    allowed = command.attempts_allowed or max_attempts()
+    allowed = command.attempts_allowed or context.webhook_attempts
     delivered = failed = dead = 0
     for _ in range(command.limit):
         claimed = _claim_next(context)

@@ -31,7 +31,6 @@ from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from pathways.store.settings import settings
 from pathways.store.tables import OutboxMessage, WebhookDelivery, WebhookSubscription
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from pathways.store.webhook_signing import is_legacy, legacy_signature, signed_headers
@@ -49,11 +48,6 @@ GROWTH = 3  # each wait three times the one before: 12 attempts span about a day
 LONGEST_RETRY = timedelta(hours=6)
 JITTER = 0.1  # up to 10 % added, never taken off: no retry comes sooner than documented
 ERROR_LENGTH = 500  # WebhookDelivery.last_error
-
-
-def max_attempts() -> int:
-    """CAREPATH_WEBHOOK_MAX_ATTEMPTS (default 12): tries before a delivery is dead."""
-    return settings().webhook_max_attempts
 
 
 @dataclass(frozen=True)

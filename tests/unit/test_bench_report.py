@@ -47,6 +47,24 @@ def test_a_run_rewrites_only_the_results_and_keeps_the_analysis(
     assert "| >= 2x | 1.5x | **no** |" in text
 
 
+def test_a_partial_run_replaces_only_its_own_sections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = tmp_path / "benchmarks.md"
+    block = (
+        "Run `make bench-full` on then.\n\n### 1. Core\n\nold core\n\n### 2. Persisted\n\nold db\n"
+    )
+    doc.write_text(f"# Benchmarks\n{runner.START}\n{block}{runner.END}\nanalysis\n")
+    monkeypatch.setattr(runner, "DOC", doc)
+    fresh = Section("2. Persisted: faster", "how", [Row("applied", "events/s", (9.0,))], [])
+    runner.write_sections([fresh], "make bench-full", ["persisted"], 60.0)
+    text = doc.read_text()
+    assert "old core" in text and "old db" not in text
+    assert "### 2. Persisted: faster" in text and "| applied | 9.00 |" in text
+    assert "Re-run alone (`make bench-full --only persisted`)" in text
+    assert text.index("### 1. Core") < text.index("### 2. Persisted") < text.index("analysis")
+
+
 def test_a_doc_without_its_markers_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
