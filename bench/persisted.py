@@ -60,13 +60,17 @@ from pathways.runtime.effects import CancelTask, CreateTask
 from pathways.runtime.engine import start, step
 from pathways.runtime.events import Enrolled, TaskCompleted
 from pathways.service.bus import Service
-from pathways.service.commands import ApplyEvents
+from pathways.service.commands import (
+    ApplyEvents,
+    Enrol,
+    PublishLibrary,
+    RecordEvent,
+    RegisterPatient,
+)
 from pathways.service.context import system_clock
 from pathways.store.database import database_engine, upgrade
-from pathways.store.definitions import compiled, publish_directory
-from pathways.store.enrollments import enrol, record_event, register_patient
+from pathways.store.definitions import compiled
 from pathways.store.tables import PathwayDefinition, PathwayEvent
-from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 TITLE = "2. Persisted: events applied per second through the service layer"
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,8 +147,8 @@ def _engine(engines: dict[str, Engine], url: str) -> Engine:
 def _warm(engines: dict[str, Engine], url: str) -> int:
     """Open a connection and compile the pathway, so that no run pays for either."""
     engine = _engine(engines, url)
-    with SqlAlchemyUnitOfWork(engine) as uow:
-        compiled(uow.session, _definition_row(uow))
+    with Session(engine) as session:
+        compiled(session, _definition_row(session))
     return os.getpid()
 
 
@@ -258,8 +262,8 @@ class Helpers:
 # --- databases and workload ---------------------------------------------------------------
 
 
-def _definition_row(uow: SqlAlchemyUnitOfWork) -> PathwayDefinition:
-    rows = uow.session.exec(
+def _definition_row(session: Session) -> PathwayDefinition:
+    rows = session.exec(
         select(PathwayDefinition).where(
             PathwayDefinition.kind == "pathway", PathwayDefinition.pathway == PATHWAY
         )
@@ -300,29 +304,38 @@ def script(definition: Definition) -> list[tuple[str, dict[str, Any]]]:
 def prepare(
     engine: Engine, completions: list[tuple[str, dict[str, Any]]], count: int, batch: str
 ) -> list[list[int]]:
-    """Enrol `count` patients and record their completions, unapplied: event ids per enrollment."""
+    """Enrol `count` patients and record their completions through the handlers, unapplied
+    (no worker is told): event ids per enrollment."""
+    writes = Service.on(engine)
     per_enrollment = []
     for number in range(count):
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            now = system_clock()
-            mrn = f"BENCH-{batch}-{number:05d}"
-            patient = register_patient(uow, mrn, f"Bench {number}", "bench", now)
-            enrollment = enrol(uow, patient.id, PATHWAY, None, {}, {}, "bench", now)
-            event_ids = []
-            for task, data in completions:
-                event, created = record_event(
-                    uow,
-                    enrollment.id,
-                    "task_completed",
-                    {"task": task, "data": data},
-                    f"bench:{task}",
-                    "nurse.bench",
-                    now,
+        mrn = f"BENCH-{batch}-{number:05d}"
+        patient = writes.handle(
+            RegisterPatient(mrn=mrn, display_name=f"Bench {number}", actor="bench")
+        )
+        enrollment = writes.handle(
+            Enrol(
+                patient_id=patient.patient.id,
+                pathway=PATHWAY,
+                idempotency_key=f"bench:{mrn}",
+                actor="bench",
+            )
+        ).enrollment
+        event_ids = []
+        for task, data in completions:
+            accepted = writes.handle(
+                RecordEvent(
+                    enrollment_id=enrollment.id,
+                    type="task_completed",
+                    data={"task": task, "data": data},
+                    idempotency_key=f"bench:{task}",
+                    actor="nurse.bench",
+                    from_person=False,
                 )
-                if not created or event.id is None:
-                    raise BrokenRun(f"event for {task} of {enrollment.id} not recorded")
-                event_ids.append(event.id)
-            uow.commit()
+            )
+            if not accepted.created:
+                raise BrokenRun(f"event for {task} of {enrollment.id} not recorded")
+            event_ids.append(accepted.event_id)
         per_enrollment.append(event_ids)
     return per_enrollment
 
@@ -413,10 +426,9 @@ def measure(url: str, helpers: Helpers, size: Size, label: str) -> Figures:
         backlog_ratio=[],
     )
     try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            publish_directory(uow.session, DEFINITIONS, "bench", system_clock())
-            uow.commit()
-            completions = script(compiled(uow.session, _definition_row(uow)))
+        Service.on(engine).handle(PublishLibrary(paths=(str(DEFINITIONS),), actor="bench"))
+        with Session(engine) as session:
+            completions = script(compiled(session, _definition_row(session)))
         COMMITS.create(engine)
         helpers.run([("warm", (url,))] * len(helpers.links))
         for repeat in range(size.repeats):

@@ -109,11 +109,12 @@ def test_the_import_contracts_hold(tmp_path: Path) -> None:
 
 
 def test_only_the_handlers_commit_and_read_the_clock() -> None:
-    # One command, one handler, one commit: the store, the API, the workers and the command
-    # line never commit (the handlers in pathways/service/ do), and the store never reads the
-    # clock (a handler passes `now`). A new `.commit()` elsewhere is a second convention.
+    # One command, one handler, one commit: the store, the API, the workers, the command line
+    # and the benchmarks never commit (the handlers in pathways/service/ do), and the store
+    # never reads the clock (a handler passes `now`). A `.commit()` elsewhere is a second
+    # convention.
     offenders = []
-    for package in ("pathways", "api", "workers"):
+    for package in ("pathways", "api", "workers", "bench"):
         for path in sorted((ROOT / package).rglob("*.py")):
             relative = path.relative_to(ROOT)
             if "service" in relative.parts or "migrations" in relative.parts:
