@@ -69,7 +69,9 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _section_markdown(section: Section, rerun: str = "") -> list[str]:
+def _section_markdown(
+    section: Section, rerun: str = "", kept: list[str] | None = None
+) -> list[str]:
     lines = [f"### {section.title}", ""]
     if rerun:
         lines += [rerun, ""]
@@ -81,6 +83,7 @@ def _section_markdown(section: Section, rerun: str = "") -> list[str]:
             f"| {row.name} | {fmt(row.median)} | {row.spread} | {len(row.samples)} "
             f"| {row.unit} | {row.note} |"
         )
+    lines += kept or []
     if section.targets:
         lines += ["", "| target | this run | met |", "|---|---:|:---:|"]
         for target in section.targets:
@@ -126,13 +129,27 @@ def write_sections(sections: list[Section], mode: str, names: list[str], seconds
 
 def _replace_section(block: str, section: Section, rerun: str) -> str:
     number = section.title.split(" ", 1)[0]  # "2." of "2. Persisted: ..."
-    text = "\n".join(_section_markdown(section, rerun))
     parts = block.split("\n### ")
     for index, part in enumerate(parts[1:], start=1):
         if part.startswith(number + " "):
+            text = "\n".join(_section_markdown(section, rerun, _kept(part, section)))
             parts[index] = text.removeprefix("### ")
             return "\n### ".join(parts)
+    text = "\n".join(_section_markdown(section, rerun))
     return block.rstrip("\n") + "\n\n" + text + "\n"
+
+
+def _kept(old: str, section: Section) -> list[str]:
+    """Rows of the old section that this run did not measure (a section several modules
+    fill, such as memory): kept as they were, from their own run."""
+    measured = {row.name for row in section.rows}
+    rows = [line for line in old.splitlines() if line.startswith("| ")]
+    return [
+        line
+        for line in rows
+        if line.split("|")[1].strip() not in measured | {"measurement", "target"}
+        and line.count("|") == 7  # the measurement table's rows, not the targets'
+    ]
 
 
 def write_doc(text: str) -> None:

@@ -65,6 +65,22 @@ def test_a_partial_run_replaces_only_its_own_sections(
     assert text.index("### 1. Core") < text.index("### 2. Persisted") < text.index("analysis")
 
 
+def test_a_partial_run_keeps_the_rows_another_module_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = tmp_path / "benchmarks.md"
+    table = "| measurement | median | spread (min-max) | runs | unit | note |\n|---|---:|---:|---:|"
+    rows = "| worker | 90 |  | 1 | MiB |  |\n| polling API | 307 |  | 1 | MiB |  |\n"
+    old = f"### 5. Memory\n\nhow\n\n{table}---|---|\n{rows}"
+    doc.write_text(f"# Benchmarks\n{runner.START}\nRun.\n\n{old}{runner.END}\n")
+    monkeypatch.setattr(runner, "DOC", doc)
+    fresh = Section("5. Memory", "how", [Row("worker", "MiB", (99.0,))], [])
+    runner.write_sections([fresh], "make bench", ["end_to_end"], 1.0)
+    text = doc.read_text()
+    assert "| worker | 99.0 |" in text and "| worker | 90 |" not in text
+    assert "| polling API | 307 |" in text  # measured by section 4, which did not run
+
+
 def test_a_doc_without_its_markers_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
