@@ -5,7 +5,7 @@ Blocking database calls live in plain `def` routes (FastAPI runs them in a threa
 
 from collections.abc import Callable
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException
 from sqlalchemy import Engine, text
 
 from api import problems, web
@@ -14,6 +14,7 @@ from api.etag import ETagMiddleware
 from api.logs import AccessLog
 from api.oidc import IdentityProvider
 from api.oidc_settings import OidcConfig
+from api.query_guard import refuse_unknown_query
 from api.read_audit import ReadAudit
 from api.routes import (
     audit,
@@ -47,12 +48,14 @@ def create_app(
     `body_limit` is the largest request body in bytes (default CAREPATH_MAX_BODY_BYTES);
     `clock` is what every route and handler reads the time from."""
     app = FastAPI(
-        title="carepath", version="0.1.0", description="Care pathways for spinal-cancer treatment"
+        title="carepath",
+        version="0.1.0",
+        description="Care pathways for spinal-cancer treatment",
+        dependencies=[Depends(refuse_unknown_query)],  # a misspelt filter is no filter
     )
     app.state.engine = engine  # reads
-    app.state.service = Service.on(
-        engine, enqueue=enqueue, clock=clock
-    )  # writes: one command, one handler
+    # writes: each a command run by its one handler, on the app's one clock
+    app.state.service = Service.on(engine, enqueue=enqueue, clock=clock)
     app.state.admin_token = admin_token
     app.state.oidc = IdentityProvider(oidc) if oidc else None
     problems.install(app)

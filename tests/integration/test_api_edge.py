@@ -183,6 +183,19 @@ def test_an_unknown_path_and_a_wrong_method_are_problems(api: Api) -> None:
     assert wrong["status"] == 405
 
 
+def test_an_unknown_query_parameter_is_refused_naming_it_and_those_taken(api: Api) -> None:
+    misspelt = api.call("GET", "/enrollments?stauts=active")  # the filter is `status`
+    assert misspelt.status_code == 422
+    assert misspelt.headers["content-type"] == "application/problem+json"
+    detail = misspelt.json()["detail"]
+    assert detail.startswith("unknown query parameter 'stauts' for GET /enrollments: it takes ")
+    assert "status" in detail and "cursor" in detail
+    assert api.call("GET", "/enrollments?status=active").status_code == 200
+    task_queue = api.call("GET", "/tasks?role=lab&colour=red")
+    assert task_queue.status_code == 422 and "'colour'" in task_queue.json()["detail"]
+    assert api.call("GET", "/pathways?limit=5").json()["detail"].endswith("it takes none")
+
+
 def test_an_unexpected_error_is_a_500_problem_without_internals(api: Api) -> None:
     app: Any = api.client.app
 
