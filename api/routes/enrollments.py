@@ -166,6 +166,7 @@ def list_enrollments(
     db: SessionDep,
     view: PatientViewDep,
     pathway: Annotated[str | None, Query(max_length=100)] = None,
+    patient: Annotated[str | None, Query(min_length=1, max_length=36, description="id")] = None,
     status: Status | None = None,
     flag: Flag | None = None,
     role: Annotated[str | None, Query(max_length=60, description="with an open task")] = None,
@@ -175,6 +176,8 @@ def list_enrollments(
 ) -> EnrollmentPage:
     """Enrollments, soonest due first; `text` matches patients only for navigators and admins."""
     query = select(Enrollment)
+    if patient is not None:
+        query = query.where(Enrollment.patient_id == patient)
     if pathway is not None:
         query = query.where(Enrollment.pathway == pathway)
     if status is not None:

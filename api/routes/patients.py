@@ -10,13 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.deps import CallerDep, Navigator, PatientViewDep, ServiceDep, SessionDep
 from api.security import Principal
 from pathways.service.commands import RegisterPatient
 from pathways.store.enrollments import NotFound
-from pathways.store.tables import Patient
+from pathways.store.tables import Enrollment, Patient
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 
@@ -61,6 +61,23 @@ class PatientPublic(BaseModel):
     created_at: datetime
 
 
+class PatientEnrollment(BaseModel):
+    """One of the patient's enrollments (GET /enrollments/{id} has the whole of it)."""
+
+    id: str
+    pathway: str
+    version: int
+    status: str
+    flag: str
+    enrolled_at: datetime
+
+
+class PatientDetail(PatientPublic):
+    """A registered patient with their enrollments, oldest first."""
+
+    enrollments: list[PatientEnrollment]
+
+
 REGISTER = (
     "Register a patient (201). An MRN already registered gives that patient back (200), "
     "unchanged even when the display name sent differs: the MRN is who the patient is."
@@ -102,8 +119,8 @@ def find_patients(
 @router.get("/{patient_id}")
 def read_patient(
     patient_id: str, who: PatientReader, db: SessionDep, view: PatientViewDep
-) -> PatientPublic:
-    """One patient, by id (staff: while the patient has an open task of their role)."""
+) -> PatientDetail:
+    """One patient and their enrollments (staff: while the patient has an open task of theirs)."""
     patient = db.get(Patient, patient_id)
     if patient is None:
         raise NotFound(f"no patient {patient_id}")
@@ -111,7 +128,25 @@ def read_patient(
         raise HTTPException(
             403, f"the {who.role} role sees a patient only while they have an open {who.role} task"
         )
-    return _public(patient)
+    enrollments = db.exec(
+        select(Enrollment)
+        .where(Enrollment.patient_id == patient.id)
+        .order_by(col(Enrollment.enrolled_at), col(Enrollment.id))
+    )
+    return PatientDetail(
+        **_public(patient).model_dump(),
+        enrollments=[
+            PatientEnrollment(
+                id=row.id,
+                pathway=row.pathway,
+                version=row.pathway_version,
+                status=row.status,
+                flag=row.flag,
+                enrolled_at=row.enrolled_at,
+            )
+            for row in enrollments
+        ],
+    )
 
 
 def _with_mrn(session: Session, mrn: str) -> Patient | None:

@@ -424,3 +424,23 @@ def test_bad_hold_bodies_get_a_422_problem_and_queue_nothing(
     assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
     assert detail in response.json()["detail"]
     assert api.queued == []
+
+
+def test_a_patients_enrollments_are_found_by_the_patient(api: Api) -> None:
+    patient_id = _patient(api, "MRN-P1", "Pat Twice")
+    first = _enrol(api, patient_id, "p1-chemo").json()["id"]
+    second = _enrol(api, patient_id, "p1-sbrt", "radiation_sbrt").json()["id"]
+    _enrolled(api, "MRN-P2")  # someone else's
+
+    listed = _listed(api, patient=patient_id)
+    assert sorted(item["id"] for item in listed) == sorted([first, second])
+    assert _listed(api, patient="no-such-patient") == []
+
+    shown = api.call("GET", f"/patients/{patient_id}")
+    assert shown.status_code == 200, shown.text
+    enrollments = shown.json()["enrollments"]
+    assert [(e["id"], e["pathway"]) for e in enrollments] == [
+        (first, "chemotherapy"),
+        (second, "radiation_sbrt"),
+    ]
+    assert {e["status"] for e in enrollments} == {"active"}
