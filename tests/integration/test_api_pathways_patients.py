@@ -256,10 +256,14 @@ def test_a_patient_is_found_by_id_and_by_exact_mrn(api: Api) -> None:
         assert api.call("GET", f"/patients/{patient['id']}", role).status_code == 403, role
         assert api.call("GET", "/patients", role, params={"mrn": "MRN-100"}).json() == [], role
     with SqlAlchemyUnitOfWork(api.engine) as uow:  # baseline labs, chemotherapy teaching
-        enrol(uow, patient["id"], "chemotherapy", None, {}, {}, "kim", writes.now())
+        enrollment = enrol(uow, patient["id"], "chemotherapy", None, {}, {}, "kim", writes.now())
         uow.commit()
     for role in ("navigator", "admin", "lab", "oncology_nurse"):
-        assert api.call("GET", f"/patients/{patient['id']}", role).json() == patient, role
+        shown = api.call("GET", f"/patients/{patient['id']}", role).json()
+        assert {key: shown[key] for key in patient} == patient, role
+        assert [(e["id"], e["pathway"]) for e in shown["enrollments"]] == [
+            (enrollment.id, "chemotherapy")
+        ], role
         found = api.call("GET", "/patients", role, params={"mrn": "MRN-100"})
         assert found.json() == [patient], role
     for mrn in ("MRN-10", "mrn-100", "MRN-1000"):
