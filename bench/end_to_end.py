@@ -32,12 +32,10 @@ its largest pool child) and of the API process, read just before each is stopped
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -55,27 +53,25 @@ from sqlmodel import Session, col, func, select
 
 from bench.noop_worker import QUEUE as NOOP_QUEUE
 from bench.noop_worker import TASK as NOOP_TASK
-from bench.persisted import BrokenRun, postgres_database, postgres_problem
+from bench.persisted import BrokenRun, postgres_problem
 from bench.results import Row, Section, Target, peak_rss_mib, percentile
 from bench.services import (
     CAREPATH,
-    ROOT,
     Service,
+    backends,
     children,
+    cpu_seconds,
     free_port,
+    grounds,
     healthy,
-    redis_answers,
-    redis_server,
     wait_until,
 )
 from pathways.service.bus import Service as Carepath
-from pathways.service.commands import Enrol, PublishLibrary, RecordEvent, RegisterPatient
-from pathways.store.database import database_engine, upgrade
+from pathways.service.commands import Enrol, RecordEvent, RegisterPatient
 from pathways.store.tables import PathwayEvent
 
 TITLE = "3. End to end: POST event to staff task visible, through Celery on Redis"
 MEMORY = "5. Memory: peak resident set"
-DEFINITIONS = ROOT / "definitions"
 DATABASE = "carepath_bench_e2e"
 TOKEN = "bench-end-to-end-admin-token"
 CONCURRENCY = 2  # `carepath worker --concurrency 2`, as docker-compose.yml runs it
@@ -111,29 +107,6 @@ FULL = Size(1200, 500, 20.0, 5, 3000, 3)
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise BrokenRun(message)
-
-
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User + system CPU time of each live process, in seconds."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return found
-
-
-def backends(engine: Engine, exclude: int) -> list[int]:
-    """The PostgreSQL server processes serving the bench database (but `exclude`)."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE datname = :name AND pid <> :me"),
-            {"name": DATABASE, "me": exclude},
-        )
-        return [int(pid) for (pid,) in rows]
 
 
 # --- Celery logs ------------------------------------------------------------------------------
@@ -245,26 +218,12 @@ def enrol_pool(carepath: Carepath, count: int, label: str) -> list[str]:
 def stack(size: Size) -> Iterator[Stack]:
     """Everything section 3 needs, torn down (processes, database, temp dir) on the way out."""
     with ExitStack() as exits:
-        logs = Path(tempfile.mkdtemp(prefix="carepath-bench-e2e-"))
-        exits.callback(shutil.rmtree, logs, ignore_errors=True)
-        redis_port = free_port()
-        redis = Service("redis", redis_server(redis_port, logs), dict(os.environ), logs)
-        exits.callback(redis.stop)
-        url = exits.enter_context(postgres_database(DATABASE))
-        upgrade(url)
-        engine = database_engine(url)
-        exits.callback(engine.dispose)
-        carepath = Carepath.on(engine)
-        carepath.handle(PublishLibrary(paths=(str(DEFINITIONS),), actor="bench"))
-        wait_until(lambda: redis_answers(redis_port), 10, "the private redis-server")
-        broker = f"redis://127.0.0.1:{redis_port}/0"
-        env = {
-            **os.environ,
-            "CAREPATH_DATABASE_URL": url,
-            "CAREPATH_BROKER_URL": broker,
-            "CAREPATH_ADMIN_TOKEN": TOKEN,
-        }
-        built = Stack(engine, carepath, env, logs, broker, exits, api_port=free_port())
+        ready = grounds(exits, DATABASE, "carepath-bench-e2e-")
+        carepath = Carepath.on(ready.engine)
+        env = {**ready.env, "CAREPATH_ADMIN_TOKEN": TOKEN}
+        built = Stack(
+            ready.engine, carepath, env, ready.logs, ready.broker, exits, api_port=free_port()
+        )
         api = built.start(
             "api", [*CAREPATH, "api", "--host", "127.0.0.1", "--port", str(built.api_port)]
         )
@@ -568,7 +527,7 @@ def measure(size: Size) -> Measured:
             assert built.api is not None
             api = [built.api.pid]
             pool = [worker.pid, *children(worker.pid)]
-            database = backends(built.engine, tracker.backend)
+            database = backends(built.engine, DATABASE, tracker.backend)
             events = round(RATE * size.seconds)
             first = WARM_UP_EVENTS
             for run in range(size.latency_runs):

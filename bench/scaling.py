@@ -39,7 +39,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -54,21 +53,19 @@ from redis import Redis
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from bench.persisted import BrokenRun, postgres_database, postgres_problem
+from bench.persisted import BrokenRun, postgres_problem
 from bench.results import Row, Section
 from bench.services import (
     CAREPATH,
-    ROOT,
     Service,
+    backends,
     children,
-    free_port,
-    redis_answers,
-    redis_server,
+    cpu_seconds,
+    grounds,
     wait_until,
 )
 from pathways.service import bus
-from pathways.service.commands import CompleteTask, Enrol, PublishLibrary, RegisterPatient
-from pathways.store.database import database_engine, upgrade
+from pathways.service.commands import CompleteTask, Enrol, RegisterPatient
 from pathways.store.tables import StaffTask
 
 TITLE = "6. Scaling: events applied at 1, 2 and 4 worker processes"
@@ -192,45 +189,8 @@ def started(worker: Service) -> bool:
 def stack() -> Iterator[Stack]:
     """Redis and a fresh database with the library published; all torn down on the way out."""
     with ExitStack() as exits:
-        logs = Path(tempfile.mkdtemp(prefix="carepath-bench-scaling-"))
-        exits.callback(shutil.rmtree, logs, ignore_errors=True)
-        redis_port = free_port()
-        redis = Service("redis", redis_server(redis_port, logs), dict(os.environ), logs)
-        exits.callback(redis.stop)
-        url = exits.enter_context(postgres_database(DATABASE))
-        upgrade(url)
-        engine = database_engine(url)
-        exits.callback(engine.dispose)
-        bus.Service.on(engine).handle(
-            PublishLibrary(paths=(str(ROOT / "definitions"),), actor="bench")
-        )
-        wait_until(lambda: redis_answers(redis_port), 10, "the private redis-server")
-        broker = f"redis://127.0.0.1:{redis_port}/0"
-        env = {**os.environ, "CAREPATH_DATABASE_URL": url, "CAREPATH_BROKER_URL": broker}
-        yield Stack(engine, env, logs, broker, exits)
-
-
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User + system CPU time of each live process, in seconds (/proc/PID/stat)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return found
-
-
-def backends(engine: Engine, exclude: int) -> list[int]:
-    """The PostgreSQL server processes serving the bench database (but `exclude`)."""
-    query = text(
-        "SELECT pid FROM pg_stat_activity WHERE datname = :name AND pid <> :me "
-        "AND backend_type = 'client backend'"
-    )
-    with engine.connect() as connection:
-        return [int(pid) for (pid,) in connection.execute(query, {"name": DATABASE, "me": exclude})]
+        ready = grounds(exits, DATABASE, "carepath-bench-scaling-")
+        yield Stack(ready.engine, ready.env, ready.logs, ready.broker, exits)
 
 
 # --- one drain ------------------------------------------------------------------------------
@@ -306,7 +266,7 @@ def drain(built: Stack, event_ids: list[int]) -> Drain:
         me = int(poll.execute(text("SELECT pg_backend_pid()")).scalar_one())
         sampler = Sampler(built.engine, me)
         workers = built.pids()
-        watched = [os.getpid(), *workers, *backends(built.engine, me)]
+        watched = [os.getpid(), *workers, *backends(built.engine, DATABASE, me)]
         cpu, busy = cpu_seconds(watched), machine_busy()
         sampler.start()
         began = time.monotonic()

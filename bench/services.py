@@ -1,5 +1,6 @@
 """Processes the benchmarks and the soak start: services in their own sessions, a private
-Redis, waiting for ports and health. Shared by bench/end_to_end.py and bench/soak/."""
+Redis, waiting for ports and health, and the CPU they use. Shared by bench/end_to_end.py,
+bench/scaling.py and bench/soak/."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine, text
 
 from bench.persisted import BrokenRun
 from bench.results import peak_rss_mib
@@ -142,3 +147,60 @@ def healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time of each live process, in seconds (/proc/PID/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return found
+
+
+def backends(engine: Engine, database: str, exclude: int) -> list[int]:
+    """The PostgreSQL server processes serving clients of `database` (but `exclude`)."""
+    query = text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = :name AND pid <> :me "
+        "AND backend_type = 'client backend'"
+    )
+    with engine.connect() as connection:
+        return [int(pid) for (pid,) in connection.execute(query, {"name": database, "me": exclude})]
+
+
+@dataclass(frozen=True)
+class Grounds:
+    """What a distributed benchmark runs on: a private Redis and a fresh, migrated database
+    with the library published; `env` points carepath processes at both."""
+
+    engine: Engine
+    logs: Path
+    broker: str
+    env: dict[str, str]
+
+
+def grounds(exits: ExitStack, database: str, prefix: str) -> Grounds:
+    """Start them, each torn down by `exits` on the way out (the database dropped)."""
+    from bench.persisted import postgres_database
+    from pathways.service.bus import Service as Writes
+    from pathways.service.commands import PublishLibrary
+    from pathways.store.database import database_engine, upgrade
+
+    logs = Path(tempfile.mkdtemp(prefix=prefix))
+    exits.callback(shutil.rmtree, logs, ignore_errors=True)
+    redis_port = free_port()
+    redis = Service("redis", redis_server(redis_port, logs), dict(os.environ), logs)
+    exits.callback(redis.stop)
+    url = exits.enter_context(postgres_database(database))
+    upgrade(url)
+    engine = database_engine(url)
+    exits.callback(engine.dispose)
+    Writes.on(engine).handle(PublishLibrary(paths=(str(ROOT / "definitions"),), actor="bench"))
+    wait_until(lambda: redis_answers(redis_port), 10, "the private redis-server")
+    broker = f"redis://127.0.0.1:{redis_port}/0"
+    env = {**os.environ, "CAREPATH_DATABASE_URL": url, "CAREPATH_BROKER_URL": broker}
+    return Grounds(engine, logs, broker, env)

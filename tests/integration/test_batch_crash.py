@@ -40,16 +40,13 @@ from sqlmodel import Session, select
 
 from bench.soak.checks import EventRow, duplicated, out_of_order
 from pathways.store.database import database_engine
-from pathways.store.definitions import publish
 from pathways.store.enrollments import enrol, record_event, register_patient
 from pathways.store.staff_tasks import complete_task
 from pathways.store.tables import PathwayEvent, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-from tests.conftest import DEFINITIONS
 from tests.integration.processes import CAREPATH, ROOT, CarepathProcess, PrivateRedis, wait_until
-from tests.writes import now
+from tests.writes import now, publish_drill
 
-DRILL = Path(__file__).parent / "definitions" / "worker_drill.yaml"
 ENROLLMENTS = 40
 PINGS = 2  # per enrollment, after the completion: three events each, 120 in all
 HELD_AFTER = 50  # events processed (of 118 in the first batch) when the next one waits
@@ -319,12 +316,7 @@ def test_a_worker_killed_mid_batch_leaves_every_event_applied_exactly_once(
     }
     started: list[CarepathProcess] = []
     try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            publish(
-                uow.session, (DEFINITIONS / "calendars" / "clinic.yaml").read_text(), "t", now()
-            )
-            publish(uow.session, DRILL.read_text(), "t", now())
-            uow.commit()
+        publish_drill(engine)
         event_ids = _backlog(engine)
         _enqueue(redis.url, event_ids)  # all queued first: the first job sees the backlog
         with _batches_held(engine) as batches:

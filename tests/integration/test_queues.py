@@ -23,17 +23,14 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from pathways.store.database import database_engine
-from pathways.store.definitions import publish
 from pathways.store.enrollments import enrol, record_event, register_patient
 from pathways.store.staff_tasks import complete_task
 from pathways.store.tables import PathwayEvent, StaffTask, WebhookDelivery
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from pathways.store.webhook_admin import subscribe
-from tests.conftest import DEFINITIONS
 from tests.integration.processes import CarepathProcess, PrivateRedis, wait_until
-from tests.writes import now
+from tests.writes import now, publish_drill
 
-DRILL = Path(__file__).parent / "definitions" / "worker_drill.yaml"
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
@@ -125,12 +122,7 @@ def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
     }
     built = Stack(redis, engine, env, tmp_path, [])
     try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            publish(
-                uow.session, (DEFINITIONS / "calendars" / "clinic.yaml").read_text(), "t", now()
-            )
-            publish(uow.session, DRILL.read_text(), "t", now())
-            uow.commit()
+        publish_drill(engine)
         yield built
     finally:
         for process in built.started:

@@ -18,17 +18,14 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from pathways.store.database import database_engine
-from pathways.store.definitions import publish
 from pathways.store.enrollments import enrol, record_event, register_patient
 from pathways.store.replay import replay
 from pathways.store.staff_tasks import complete_task
 from pathways.store.tables import Enrollment, PathwayEvent, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
-from tests.conftest import DEFINITIONS
 from tests.integration.processes import CarepathProcess, PrivateRedis, SharedRedis, wait_until
-from tests.writes import now
+from tests.writes import now, publish_drill
 
-DRILL = Path(__file__).parent / "definitions" / "worker_drill.yaml"
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
@@ -93,11 +90,7 @@ def stack(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     engine = database_engine(database_url)
     built = Stack(redis, engine, {}, tmp_path, [])
     try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            clinic = (DEFINITIONS / "calendars" / "clinic.yaml").read_text()
-            publish(uow.session, clinic, "t", now())
-            publish(uow.session, DRILL.read_text(), "t", now())
-            uow.commit()
+        publish_drill(engine)
         built.env = {
             "CAREPATH_DATABASE_URL": database_url,
             "CAREPATH_BROKER_URL": redis.url,

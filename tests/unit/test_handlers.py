@@ -49,6 +49,17 @@ def _enrolled(service: Service, mrn: str = "MRN-1", key: str = "enrol-1") -> Enr
     return service.handle(command).enrollment
 
 
+def _hold(enrollment: Enrollment) -> RecordEvent:
+    """A navigator's hold of the enrollment (one key: sent again, it is a retry)."""
+    return RecordEvent(
+        enrollment_id=enrollment.id,
+        type="hold",
+        data={"reason": "admitted"},
+        idempotency_key="h1",
+        actor="kim",
+    )
+
+
 def _rows(database: FakeDatabase, model: type) -> list:  # type: ignore[type-arg]
     with database.unit_of_work() as uow:
         return list(uow.session.exec(select(model)))
@@ -68,13 +79,7 @@ def test_an_event_is_enqueued_after_the_commit_that_stored_it_and_only_once(
 ) -> None:
     service, database, broker = clinic
     enrollment = _enrolled(service)
-    hold = RecordEvent(
-        enrollment_id=enrollment.id,
-        type="hold",
-        data={"reason": "admitted"},
-        idempotency_key="h1",
-        actor="kim",
-    )
+    hold = _hold(enrollment)
     first = service.handle(hold)
     commits = database.commits
     assert broker.sent == [(first.event_id, commits)]  # sent when its commit had been made
@@ -90,15 +95,7 @@ def test_a_refused_commit_stores_nothing_and_tells_no_worker(
     enrollment = _enrolled(service)
     database.refuse_next_commit = True
     with pytest.raises(CommitRefused):
-        service.handle(
-            RecordEvent(
-                enrollment_id=enrollment.id,
-                type="hold",
-                data={"reason": "admitted"},
-                idempotency_key="h1",
-                actor="kim",
-            )
-        )
+        service.handle(_hold(enrollment))
     assert broker.sent == []
     assert [event.type for event in _rows(database, PathwayEvent)] == ["enrolled"]
 
@@ -109,15 +106,7 @@ def test_an_event_is_accepted_while_the_broker_is_down(
     service, database, broker = clinic
     enrollment = _enrolled(service)
     broker.down = True
-    accepted = service.handle(
-        RecordEvent(
-            enrollment_id=enrollment.id,
-            type="hold",
-            data={"reason": "admitted"},
-            idempotency_key="h1",
-            actor="kim",
-        )
-    )
+    accepted = service.handle(_hold(enrollment))
     assert accepted.created  # stored: the recovery sweep enqueues it once the broker is back
     assert accepted.event_id in {event.id for event in _rows(database, PathwayEvent)}
 
@@ -169,15 +158,7 @@ def test_due_timers_are_enqueued_only_after_their_commit(
 ) -> None:
     service, database, broker = clinic
     enrollment = _enrolled(service)
-    service.handle(
-        RecordEvent(
-            enrollment_id=enrollment.id,
-            type="hold",
-            data={"reason": "admitted"},
-            idempotency_key="h1",
-            actor="kim",
-        )
-    )
+    service.handle(_hold(enrollment))
     assert service.handle(FireDueTimers()) == 0  # nothing due: no commit to wait for
     fired_before = len(broker.sent)
     months_later = service.at(lambda: T0 + timedelta(days=400))
