@@ -301,13 +301,13 @@ def read_enrollment(
     # projection, both as of the current minute: a body made from the exact instant would
     # differ at every poll and no tag would ever match.
     minute = now.replace(second=0, microsecond=0)
-    probe = select(Enrollment.version, Enrollment.status).where(Enrollment.id == enrollment_id)
-    found = db.exec(probe).first()
-    if found is None:
-        raise NotFound(f"no enrollment {enrollment_id}")
-    if_unchanged(request, _tag(enrollment_id, *found, who.role, include, minute))
+    if "if-none-match" in request.headers:  # a poll: first ask whether anything changed
+        probe = select(Enrollment.version, Enrollment.status).where(Enrollment.id == enrollment_id)
+        found = db.exec(probe).first()
+        if found is not None:
+            if_unchanged(request, _tag(enrollment_id, *found, who.role, include, minute))
     enrollment = db.get(Enrollment, enrollment_id)
-    if enrollment is None:  # gone between the two reads: as if never there
+    if enrollment is None:
         raise NotFound(f"no enrollment {enrollment_id}")
     detail = _detail(db, enrollment, minute, with_timeline="timeline" in include)
     patient = db.get(Patient, enrollment.patient_id) if view.shows(enrollment.patient_id) else None
@@ -338,13 +338,11 @@ def _detail(
     """The enrollment from its stored columns, its open steps from its state (no projection)."""
     definition = pinned(session, enrollment)
     now_standing = standing(definition, enrollment.state, now)
-    tasks = list(
-        session.exec(
-            select(StaffTask)
-            .where(StaffTask.enrollment_id == enrollment.id)
-            .order_by(col(StaffTask.updated_at), col(StaffTask.id))
-        )
-    )
+    tasks = session.exec(  # the columns these need only: no instructions or recorded values
+        select(*TASK_COLUMNS)
+        .where(StaffTask.enrollment_id == enrollment.id)
+        .order_by(col(StaffTask.updated_at), col(StaffTask.id))
+    ).all()
     staff_ids = {t.engine_task: t.id for t in tasks if t.status in OPEN_TASK_STATUSES}
     timeline = project(definition, enrollment.state, now).rows if with_timeline else None
     return EnrollmentDetail(
@@ -375,13 +373,31 @@ def _detail(
     )
 
 
-def _ending(task: StaffTask) -> str:
+TASK_COLUMNS = tuple(
+    col(getattr(StaffTask, name))
+    for name in (
+        "id",
+        "engine_task",
+        "step",
+        "title",
+        "role",
+        "pathway",
+        "status",
+        "status_reason",
+        "due_at",
+        "created_at",
+        "updated_at",
+    )
+)
+
+
+def _ending(task: Any) -> str:
     if task.status == "completed":
         return "completed"
     return "skipped" if (task.status_reason or "").startswith("skipped") else "cancelled"
 
 
-def _ended(task: StaffTask) -> TimelineRow:
+def _ended(task: Any) -> TimelineRow:
     """A finished staff task as a timeline row (the state keeps no history)."""
     return TimelineRow(
         step=task.step,
