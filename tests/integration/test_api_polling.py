@@ -62,6 +62,7 @@ def test_a_poll_of_an_unchanged_enrollment_is_answered_from_its_version_alone(ap
     tag = first.headers["etag"]
     assert first.status_code == 200 and first.json()["patient"] is not None
     audited = _reads(api)
+    assert audited == 1  # the 200 showed the patient to a navigator
     with _statements(api.engine) as ran:
         again = api.call("GET", path, "navigator", headers={"If-None-Match": tag})
     assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", tag)
