@@ -16,9 +16,11 @@ from pathways.service.commands import (
     DispatchOutbox,
     EscalateOverdueTasks,
     FireDueTimers,
+    RefreshDashboardSummary,
     RefreshProjections,
     RequeueLostEvents,
 )
+from pathways.store.settings import settings
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,11 @@ class Sweep:
     def expires(self) -> float:
         """A message not run by its next turn is useless: let it expire, not pile up."""
         return max(5.0, self.every)
+
+
+def _summarise(service: Service) -> int:
+    service.handle(RefreshDashboardSummary())
+    return 1
 
 
 SWEEPS: tuple[Sweep, ...] = (
@@ -61,6 +68,12 @@ SWEEPS: tuple[Sweep, ...] = (
         60.0,
         lambda service: service.handle(EscalateOverdueTasks()),
         "Overdue tasks escalate to the navigator.",
+    ),
+    Sweep(
+        "dashboard_summary",
+        settings().dashboard_summary_seconds,  # CAREPATH_DASHBOARD_SUMMARY_SECONDS
+        _summarise,
+        "The dashboard's figures are computed and stored for GET /dashboard to read.",
     ),
     Sweep(
         "dispatch",
