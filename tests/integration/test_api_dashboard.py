@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from pathways.service.bus import Service
 from pathways.service.commands import RefreshDashboardSummary
+from pathways.store.replay import replay
 from pathways.store.summary import Summary
 from pathways.store.tables import OPEN_TASK_STATUSES, DashboardSummary, Enrollment, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
@@ -135,6 +136,7 @@ def test_the_median_days_to_first_treatment_counts_the_first_infusion(api: Api) 
         row = session.get(Enrollment, treated)
         assert row is not None and row.first_treatment_at is not None
         assert row.first_treatment_at == datetime.fromisoformat(row.state["first_treatment_at"])
+        assert replay(session, row).matches  # the log records the same moment again
     assert _dashboard(api)["days_to_first_treatment"] == untreated  # until the sweep runs
     _summarised(api)
     body = _dashboard(api)
