@@ -160,7 +160,7 @@ def _open(effects: list[Any], step_id: str) -> str:
 
 def test_until_a_treatment_is_completed_the_state_has_none(definitions: Definitions) -> None:
     surgery = definitions("surgery")
-    state, _ = start(surgery, Enrolled(patient=_typical(surgery)), T0)
+    state, _ = start(surgery, Enrolled(patient=typical_patient(surgery)), T0)
     assert FIRST_TREATMENT not in state
 
 
@@ -191,6 +191,3 @@ def test_a_skipped_treatment_is_none_and_the_first_completed_one_counts(tmp_path
     state, _ = step(definition, state, TaskCompleted(_open(effects, "review")), T0 + 3 * HOUR)
     assert state[FIRST_TREATMENT] == iso(T0 + 2 * HOUR)  # a later task does not move it
 
-
-def _typical(definition: Definition) -> dict[str, Any]:
-    return typical_patient(definition)
