@@ -190,4 +190,3 @@ def test_a_skipped_treatment_is_none_and_the_first_completed_one_counts(tmp_path
     assert state[FIRST_TREATMENT] == iso(T0 + 2 * HOUR)
     state, _ = step(definition, state, TaskCompleted(_open(effects, "review")), T0 + 3 * HOUR)
     assert state[FIRST_TREATMENT] == iso(T0 + 2 * HOUR)  # a later task does not move it
-
