@@ -967,9 +967,10 @@ class Meter:
 
 
 def _tokens(url: str) -> tuple[str, str, str, int]:
-    """A dashboard token, the busiest staff role with its token, and its open tasks."""
+    """A dashboard token, the busiest staff role with its token, and its open tasks; the
+    dashboard summary computed once, as the sweeper would have."""
     from pathways.service.bus import Service
-    from pathways.service.commands import IssueToken
+    from pathways.service.commands import IssueToken, RefreshDashboardSummary
     from pathways.store.database import database_engine
 
     engine = database_engine(url)
@@ -986,6 +987,9 @@ def _tokens(url: str) -> tuple[str, str, str, int]:
             IssueToken(role="dashboard", holder="bench.ward-screen", actor=ACTOR)
         )
         staff = carepath.handle(IssueToken(role=role, holder=f"bench.{role}", actor=ACTOR))
+        # What the summary sweep keeps fresh in a deployment: GET /dashboard reads this row
+        # (without it every request would count the clinic live, as before the sweep).
+        carepath.handle(RefreshDashboardSummary())
     finally:
         engine.dispose()
     return dashboard, role, staff, int(open_tasks)

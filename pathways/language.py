@@ -129,8 +129,15 @@ _TASK_DETAIL = (
     Key("record", "fields staff record on completion", schema=_FIELDS),
 )
 
+# Only a task step may be marked as treatment: its completion is a moment staff record.
+TREATMENT = Key(
+    "treatment",
+    "completing it is a treatment: the first one completed starts the patient's treatment",
+    schema={"type": "boolean"},
+)
+
 STEP_KIND_KEYS: dict[str, tuple[Key, ...]] = {
-    "task": (Key("task", "the task's title", True, _TEXT), *_TASK_DETAIL),
+    "task": (Key("task", "the task's title", True, _TEXT), *_TASK_DETAIL, TREATMENT),
     "wait": (
         Key(
             "wait",

@@ -62,6 +62,7 @@ class Task(Step):
     priority: str = "routine"
     instructions: str = ""
     record: tuple[Field, ...] = ()
+    treatment: bool = False  # completing it treats the patient (days to first treatment)
 
 
 @dataclass(frozen=True, kw_only=True)

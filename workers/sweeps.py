@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from pathways.service.bus import Service
 from pathways.service.commands import (
     DeliverWebhooks,
     DispatchOutbox,
     EscalateOverdueTasks,
     FireDueTimers,
+    RefreshDashboardSummary,
     RefreshProjections,
     RequeueLostEvents,
 )
+from pathways.store.settings import Settings, settings
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,23 @@ class Sweep:
     def expires(self) -> float:
         """A message not run by its next turn is useless: let it expire, not pile up."""
         return max(5.0, self.every)
+
+
+def summary_every() -> float:
+    """CAREPATH_DASHBOARD_SUMMARY_SECONDS, read when the registry is built (at import).
+
+    A wrong value of any setting is not raised here, at import: the command that starts
+    (`carepath up`, `worker`, `beat`) reads the settings and names the one to fix."""
+    try:
+        return settings().dashboard_summary_seconds
+    except ValidationError:
+        default: float = Settings.model_fields["dashboard_summary_seconds"].default
+        return default
+
+
+def _summarise(service: Service) -> int:
+    service.handle(RefreshDashboardSummary())
+    return 1
 
 
 SWEEPS: tuple[Sweep, ...] = (
@@ -61,6 +82,12 @@ SWEEPS: tuple[Sweep, ...] = (
         60.0,
         lambda service: service.handle(EscalateOverdueTasks()),
         "Overdue tasks escalate to the navigator.",
+    ),
+    Sweep(
+        "dashboard_summary",
+        summary_every(),
+        _summarise,
+        "The dashboard's figures are computed and stored for GET /dashboard to read.",
     ),
     Sweep(
         "dispatch",

@@ -1,39 +1,33 @@
 """/dashboard: the navigation figures on one page (ids and codes only, no PHI).
 
-Enrollments by pathway, status and flag; overdue tasks by role; the median days from
-enrolment to first treatment; and the agenda of the next tumour board.
+Enrollments by pathway, status and flag; overdue tasks by role; days from enrolment to first
+treatment (median and 90th percentile); the on-time rate; and the agenda of the next tumour
+board. The figures are read from the summary the summary sweep stores (pathways/store/
+summary.py), one row, so a request scans nothing; `as_of` and `age_seconds` say how old they
+are. Before the sweep has ever run they are computed for the request (and not stored: a GET
+writes nothing), and `source` says "live".
 """
 
-import statistics
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from api.deps import NowDep, Reader, SessionDep
 from pathways.model import Wait
 from pathways.runtime.definition import Definition
 from pathways.store.definitions import compiled
-from pathways.store.tables import Enrollment, PathwayDefinition, StaffTask, Timer
+from pathways.store.summary import compute_summary, stored_summary
+from pathways.store.tables import Enrollment, PathwayDefinition, Timer
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 
-# The steps that are a patient's first treatment, by pathway: the first of them completed
-# ends "days to first treatment". Kept here until the pathway language can mark a step as
-# treatment itself (a future `treatment: true` key); sub-pathways count under their own id,
-# so a multimodality plan's first operation or infusion counts too.
-FIRST_TREATMENT_STEPS: dict[str, frozenset[str]] = {
-    "chemotherapy": frozenset({"infusion"}),
-    "surgery": frozenset({"operation"}),
-    "radiation_conventional": frozenset({"deliver_fraction"}),
-    "radiation_sbrt": frozenset({"deliver_fraction"}),
-}
 BOARD_PATHWAY = "tumour_board"  # whose calendar holds the board slot
 BOARD_SLOT = "tumour_board"
-OVERDUE_STATUSES = ("ready", "in-progress")  # on-hold tasks are paused, not late
 
 
 class StatusCount(BaseModel):
@@ -46,17 +40,29 @@ class StatusCount(BaseModel):
 
 
 class RoleOverdue(BaseModel):
-    """How many open tasks of a role are past due."""
+    """How many open (ready or in-progress) tasks of a role are past due."""
 
     role: str
     tasks: int
 
 
 class FirstTreatment(BaseModel):
-    """Median days from enrolment to the first treatment step completed, over `enrollments`."""
+    """Days from enrolment to the first step marked `treatment: true` completed, over the
+    `enrollments` treated so far: the median and the 90th percentile."""
 
     median: float | None
+    p90: float | None
     enrollments: int
+
+
+class OnTime(BaseModel):
+    """Of the staff tasks completed in the last `window_days` days (`completed`), how many
+    were completed on or before their due time (`on_time`), and the share (`rate`)."""
+
+    rate: float | None
+    on_time: int
+    completed: int
+    window_days: int
 
 
 class BoardCase(BaseModel):
@@ -74,66 +80,37 @@ class BoardAgenda(BaseModel):
 
 
 class Dashboard(BaseModel):
-    """The navigation figures now."""
+    """The navigation figures as of `as_of` (the board agenda: now)."""
 
+    as_of: datetime
+    age_seconds: float
+    source: Literal["summary", "live"]
     counts: list[StatusCount]
     overdue_tasks_by_role: list[RoleOverdue]
     days_to_first_treatment: FirstTreatment
+    on_time: OnTime
     next_tumour_board: BoardAgenda | None
 
 
 @router.get("")
 def dashboard(who: Reader, db: SessionDep, now: NowDep) -> Dashboard:
-    """Counts, overdue work, days to first treatment and the next board's agenda."""
+    """The stored figures with their age (computed now if none are stored yet), and the
+    next board's agenda."""
+    summary = stored_summary(db)
+    source: Literal["summary", "live"] = "summary"
+    if summary is None:  # the summary sweep has not run yet: count once, store nothing
+        summary, source = compute_summary(db, now), "live"
+    figures = summary.figures
     return Dashboard(
-        counts=_counts(db),
-        overdue_tasks_by_role=_overdue(db, now),
-        days_to_first_treatment=_first_treatment(db),
+        as_of=summary.computed_at,
+        age_seconds=round(max(0.0, (now - summary.computed_at).total_seconds()), 3),
+        source=source,
+        counts=figures["counts"],
+        overdue_tasks_by_role=figures["overdue_tasks_by_role"],
+        days_to_first_treatment=figures["days_to_first_treatment"],
+        on_time=figures["on_time"],
         next_tumour_board=_board(db, now),
     )
-
-
-def _counts(db: Session) -> list[StatusCount]:
-    pathway, status, flag = col(Enrollment.pathway), col(Enrollment.status), col(Enrollment.flag)
-    rows = db.exec(
-        select(pathway, status, flag, func.count())
-        .group_by(pathway, status, flag)
-        .order_by(pathway, status, flag)
-    )
-    return [StatusCount(pathway=p, status=s, flag=f, enrollments=n) for p, s, f, n in rows]
-
-
-def _overdue(db: Session, now: datetime) -> list[RoleOverdue]:
-    role = col(StaffTask.role)
-    rows = db.exec(
-        select(role, func.count())
-        .where(col(StaffTask.status).in_(OVERDUE_STATUSES), col(StaffTask.due_at) < now)
-        .group_by(role)
-        .order_by(role)
-    )
-    return [RoleOverdue(role=r, tasks=n) for r, n in rows]
-
-
-def _first_treatment(db: Session) -> FirstTreatment:
-    task_pathway, step = col(StaffTask.pathway), col(StaffTask.step)  # pathway: "id@version"
-    treatment = or_(
-        *(
-            and_(task_pathway.startswith(f"{name}@", autoescape=True), step.in_(sorted(ids)))
-            for name, ids in FIRST_TREATMENT_STEPS.items()
-        )
-    )
-    enrolled_at = col(Enrollment.enrolled_at)
-    rows = db.exec(
-        select(  # a completed task changes no more: its updated_at is when it was completed
-            col(StaffTask.enrollment_id), func.min(col(StaffTask.updated_at)), enrolled_at
-        )
-        .join(Enrollment, col(Enrollment.id) == col(StaffTask.enrollment_id))
-        .where(col(StaffTask.status) == "completed", treatment)
-        .group_by(col(StaffTask.enrollment_id), enrolled_at)
-    )
-    days = [(treated - enrolled).total_seconds() / 86400 for _, treated, enrolled in rows]
-    median = round(statistics.median(days), 3) if days else None
-    return FirstTreatment(median=median, enrollments=len(days))
 
 
 def _board(db: Session, now: datetime) -> BoardAgenda | None:

@@ -3,6 +3,10 @@
 Each scrape builds a fresh registry from a handful of aggregate queries, so the numbers are the
 database's (every API and worker process agrees) and nothing global lives in the process.
 Scrapers authenticate like any reader: a `dashboard` token is the one to give them.
+
+Days to first treatment and the on-time rate are not counted here: they are read from the
+summary the summary sweep stores for GET /dashboard (one row), with its age, so an alert on
+`carepath_dashboard_summary_age_seconds` notices a sweeper that stopped.
 """
 
 from collections.abc import Iterable, Iterator
@@ -16,6 +20,7 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, SQLModel, col, select
 
 from api.deps import NowDep, Reader, SessionDep
+from pathways.store.summary import stored_summary
 from pathways.store.tables import (
     OPEN_TASK_STATUSES,
     Enrollment,
@@ -45,6 +50,7 @@ class DatabaseCollector(Collector):
         yield from self._events()
         yield from self._tasks()
         yield from self._enrollments()
+        yield from self._summary()
         # ix_delivery_due (status, next_attempt_at)
         for status, meaning in (
             ("pending", "Webhook deliveries not yet delivered (retried with back-off)."),
@@ -131,6 +137,36 @@ class DatabaseCollector(Collector):
         for name, state, mark, count in rows:
             family.add_metric([name, state, mark], int(count))
         yield family
+
+    def _summary(self) -> Iterator[Metric]:
+        summary = stored_summary(self.session)  # one primary-key read; absent before the sweep
+        if summary is None:
+            return
+        age = GaugeMetricFamily(
+            "carepath_dashboard_summary_age_seconds",
+            "Seconds since the summary sweep last computed the dashboard's figures.",
+        )
+        age.add_metric([], max(0.0, (self.now - summary.computed_at).total_seconds()))
+        yield age
+        first = summary.figures["days_to_first_treatment"]
+        days = GaugeMetricFamily(
+            "carepath_days_to_first_treatment",
+            "Days from enrolment to the first treatment completed, over the treated enrollments.",
+            labels=["quantile"],
+        )
+        for quantile, key in (("0.5", "median"), ("0.9", "p90")):
+            if first[key] is not None:
+                days.add_metric([quantile], first[key])
+        yield days
+        on_time = summary.figures["on_time"]
+        if on_time["rate"] is not None:
+            rate = GaugeMetricFamily(
+                "carepath_tasks_on_time_ratio",
+                f"Share of staff tasks completed in the last {on_time['window_days']} days "
+                "that were completed by their due time.",
+            )
+            rate.add_metric([], on_time["rate"])
+            yield rate
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pathways.durations import Duration
-from pathways.language import PRIORITIES, STEP_COMMON, STEP_KIND_KEYS, STEP_KINDS
+from pathways.language import PRIORITIES, STEP_COMMON, STEP_KIND_KEYS, STEP_KINDS, TREATMENT
 from pathways.limits import MAX_LONG_TEXT_CHARS
 from pathways.model import (
     Branch,
@@ -80,7 +80,18 @@ def read_step(problems: Problems, node: Node, fallback_where: str) -> Step | Non
     required = [key.name for key in keys if key.required]
     if kind == "steps":
         required.append("title")
-    check_keys(problems, mapping, [key.name for key in keys], required, where, context)
+    allowed = [key.name for key in keys]
+    if kind != "task" and TREATMENT.name in mapping.entries:
+        # Said plainly rather than as an unknown key: only a task's completion is a moment.
+        problems.add(
+            mapping.key_span(TREATMENT.name),
+            where,
+            f"'treatment' marks a task step, not {context}",
+            "put treatment: true on the task that delivers the treatment"
+            + (" (the called pathway's own task counts)" if kind == "call" else ""),
+        )
+        allowed.append(TREATMENT.name)
+    check_keys(problems, mapping, allowed, required, where, context)
     if step_id is None:
         return None
     common: dict[str, Any] = {
@@ -108,6 +119,7 @@ def _task(problems: Problems, mapping: Mapping, where: str, common: dict[str, An
         if (mapping.get("record") is not None)
         else {}
     )
+    treatment = _treatment(problems, mapping.get(TREATMENT.name), where)
     # A missing role or due is already reported; the step stays so its id still resolves.
     common = {**common, "title": title or common["title"]}
     return Task(
@@ -117,7 +129,23 @@ def _task(problems: Problems, mapping: Mapping, where: str, common: dict[str, An
         priority=priority or "routine",
         instructions=instructions or "",
         record=tuple(record.values()),
+        treatment=treatment,
     )
+
+
+def _treatment(problems: Problems, node: Node | None, where: str) -> bool:
+    """`treatment: true` or false; anything else is reported with how to write it."""
+    if node is None:
+        return False
+    if isinstance(node, Scalar) and isinstance(node.value, bool):
+        return node.value
+    problems.add(
+        node.span,
+        where,
+        f"'treatment' must be true or false, got {describe(node)}",
+        "write treatment: true on the task that delivers the treatment, or leave it out",
+    )
+    return False
 
 
 def _wait(problems: Problems, mapping: Mapping, where: str, common: dict[str, Any]) -> Step | None:

@@ -38,7 +38,15 @@ from pathways.runtime.events import (
 from pathways.runtime.handlers import handle, handler_task_ended
 from pathways.runtime.holds import add_hold, release
 from pathways.runtime.running import RunningPathway, cancel_handler_tasks
-from pathways.runtime.state import SCHEMA_VERSION, TERMINAL, State, clone, iso, new_frame
+from pathways.runtime.state import (
+    FIRST_TREATMENT,
+    SCHEMA_VERSION,
+    TERMINAL,
+    State,
+    clone,
+    iso,
+    new_frame,
+)
 
 
 def start(
@@ -140,6 +148,9 @@ def _task_completed(top: RunningPathway, event: TaskCompleted) -> None:
     assert isinstance(task, Task)
     check_recorded(task.record, event.data, root["projection"])
     _record(running, task, event.data)
+    if task.treatment and root.get(FIRST_TREATMENT) is None:
+        # Whichever frame the task ran in: a multimodal plan's first infusion counts too.
+        root[FIRST_TREATMENT] = top.changes.stamp
     top.changes.effects.append(
         AuditEntry(
             "task_completed", {"task": event.task, "step": state_id, "recorded": sorted(event.data)}

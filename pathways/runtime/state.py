@@ -9,6 +9,9 @@ data, holds); the history of what happened belongs to the event log.
      "frame": {"parameters": {...}, "data": {...}, "counters": {...}, "joins": {...},
                "active": {STATE_ID: INSTANCE}, "done": {...}, "skipped": {...}}}
 
+`first_treatment_at` appears when the first task step marked `treatment: true` is completed
+(in any frame) and never changes after; a state without it has had no treatment yet.
+
 An INSTANCE is {"ready": ISO, "due": ISO, "task": ID} for a task, {"timer": ID, ...} for a
 wait, {"child": FRAME} for a call, or {"stuck": REASON} where a decision lacks data. While
 the enrollment is on hold, tasks and timers carry "remaining" seconds instead of running.
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 SCHEMA_VERSION = 1
+FIRST_TREATMENT = "first_treatment_at"
 TERMINAL = frozenset({"completed", "stopped", "withdrawn"})
 
 State = dict[str, Any]
@@ -62,7 +66,7 @@ def clone(state: State) -> State:
 
 _STATE_KEYS = frozenset(
     {"schema", "pathway", "status", "outcome", "seq", "enrolled_at", "planned_end"}
-    | {"projection", "patient", "holds", "handler_tasks", "frame"}
+    | {"projection", "patient", "holds", "handler_tasks", "frame", FIRST_TREATMENT}
 )
 _FRAME_KEYS = frozenset(
     {"parameters", "data", "counters", "joins", "done", "skipped", "active", "work"}

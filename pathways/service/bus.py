@@ -45,6 +45,7 @@ HANDLERS: dict[type[c.Command[Any]], Handler] = {
     c.RequeueLostEvents: sweeps.requeue_lost,
     c.EscalateOverdueTasks: sweeps.escalate,
     c.RefreshProjections: sweeps.refresh,
+    c.RefreshDashboardSummary: sweeps.summarise,
     c.DispatchOutbox: webhooks.dispatch,
     c.DeliverWebhooks: webhooks.deliver,
     c.PublishDefinition: publishing.publish_one,

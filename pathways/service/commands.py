@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pathways.store.applying import Applied
+from pathways.store.summary import Summary
 from pathways.store.tables import (
     ApiToken,
     Enrollment,
@@ -205,6 +206,11 @@ class RefreshProjections(Command[int]):
     """Project the courses whose projection lags their state (outside the apply lock)."""
 
     limit: int = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefreshDashboardSummary(Command[Summary]):
+    """Compute the dashboard's figures and store them, for GET /dashboard to read."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,4 +1,5 @@
-"""Handlers for what beat runs: due timers, lost messages, overdue work, lagging projections.
+"""Handlers for what beat runs: due timers, lost messages, overdue work, lagging projections,
+the dashboard's summary.
 
 Each is safe to run twice at once (rows claimed with SKIP LOCKED, keys unique), so a second
 beat or an overlapping run changes nothing twice.
@@ -11,12 +12,14 @@ import logging
 from pathways.service.commands import (
     EscalateOverdueTasks,
     FireDueTimers,
+    RefreshDashboardSummary,
     RefreshProjections,
     RequeueLostEvents,
 )
 from pathways.service.context import Context
 from pathways.store.projections import refresh_projection, stale_projections
 from pathways.store.staff_tasks import escalate_overdue
+from pathways.store.summary import Summary, compute_summary, save_summary
 from pathways.store.sweeps import fire_due_timers, unprocessed_events
 
 log = logging.getLogger(__name__)
@@ -62,3 +65,12 @@ def refresh(command: RefreshProjections, context: Context) -> int:
                 uow.commit()
                 refreshed += 1
     return refreshed
+
+
+def summarise(command: RefreshDashboardSummary, context: Context) -> Summary:
+    """The dashboard's figures computed once for every reader, stored with when they were."""
+    with context.unit_of_work() as uow:
+        summary = compute_summary(uow.session, context.clock())
+        save_summary(uow.session, summary)
+        uow.commit()
+    return summary

@@ -26,7 +26,7 @@ from pathways.runtime.definition import Definition
 from pathways.runtime.engine import step
 from pathways.runtime.events import EventRejected
 from pathways.runtime.progress import standing
-from pathways.runtime.state import TERMINAL, State
+from pathways.runtime.state import FIRST_TREATMENT, TERMINAL, State, moment
 from pathways.store.changes import change_row
 from pathways.store.definitions import pinned
 from pathways.store.effects import AUDIT, audit_row, end_timer, task_status, write_effects
@@ -331,6 +331,9 @@ def _new_state(
         else max(enrollment.steps_expected, now_standing.done),
         "phase": now_standing.phase,
         "updated_at": now,
+        # In the same UPDATE (the apply path's statement budget): the state's record when it
+        # has one, else what the column holds (a backfill from before the state kept it).
+        "first_treatment_at": first_treatment(state, enrollment.first_treatment_at),
     }
     if ended:  # nothing left to project
         values.update(projected_end=None, projected_version=seq)
@@ -343,6 +346,13 @@ def _new_state(
     read = {"id": enrollment.id, "version": enrollment.version}
     statement = bound_update(ENROLLMENTS, read, values)
     return _Guard(statement, values)
+
+
+def first_treatment(state: State, stored: datetime | None) -> datetime | None:
+    """When the enrollment's first treatment was completed: the state's record, else `stored`
+    (an enrollment from before the state kept it, its column backfilled by migration 0010)."""
+    recorded = state.get(FIRST_TREATMENT)
+    return moment(recorded) if recorded is not None else stored
 
 
 def _close_staff_work(

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # `carepath api` processes; unset: the CPU cores this process may use, at most 4.
     api_workers: int | None = Field(default=None, ge=1, le=32)
+    # How often the summary sweep recomputes the dashboard's figures (their age at most this,
+    # while the sweeper runs).
+    dashboard_summary_seconds: float = Field(default=30.0, gt=0)
     # Sign-in with the hospital's OpenID Connect provider (api/oidc_settings.py); off without
     # an issuer.
     oidc_issuer: str | None = None

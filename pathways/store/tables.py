@@ -87,6 +87,9 @@ class Enrollment(SQLModel, table=True):
     projected_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     enrolled_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    # When the first step marked `treatment: true` was completed (the state's own record,
+    # written with it): days to first treatment read one column, never the task history (0010).
+    first_treatment_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class PathwayEvent(SQLModel, table=True):
@@ -285,6 +288,19 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)  # refused from then on (401)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DashboardSummary(SQLModel, table=True):
+    """The dashboard's figures as the summary sweep last computed them (one row per scope).
+
+    GET /dashboard reads this row instead of counting enrollments and tasks on every request;
+    `computed_at` is when, so the answer can say how old its figures are (0010)."""
+
+    __tablename__ = "dashboard_summary"
+
+    scope: str = Field(primary_key=True, max_length=40)  # "clinic": the whole clinic
+    computed_at: datetime = Field(sa_type=UTCDateTime)
+    figures: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
 class ChangeLog(SQLModel, table=True):

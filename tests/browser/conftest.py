@@ -61,6 +61,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {
         "CAREPATH_DATABASE_URL": f"sqlite:///{folder / 'carepath.db'}",
         "CAREPATH_ADMIN_TOKEN": ADMIN_TOKEN,
+        # the stats read the stored summary: refreshed every second, a change shows at once
+        "CAREPATH_DASHBOARD_SUMMARY_SECONDS": "1",
     }
     port = free_port()
     process = CarepathProcess(["up", "--port", str(port)], env, folder / "up.log")

@@ -48,6 +48,10 @@ def test_sign_in_refuses_a_bad_token_then_lists_every_enrollment(
     sign_in(page, server)
     expect(page.locator("tr[data-enrollment]")).to_have_count(6)
     expect(page.locator("[data-stat=overdue] b")).not_to_have_text("0")
+    # the stored summary's figures: days to first treatment and the on-time rate
+    expect(page.locator("[data-stat=first-treatment] b")).to_have_text(re.compile(r"^\d+\.\d d$"))
+    # (the demo completed its tasks 900 days ago, outside the 90-day window: no rate yet)
+    expect(page.locator("[data-stat=on-time] b")).to_have_text("—")
     expect(row(page, "Drew Demo").locator(".progress small")).to_have_text(
         re.compile(r"^(\d+)/\1$")
     )

@@ -118,3 +118,24 @@ def test_a_rejected_event_and_an_overdue_task_are_counted(served: Api) -> None:
     assert _value(samples, "carepath_events_rejected_total") == 1
     assert _value(samples, "carepath_overdue_tasks", role="lab") == 1
     assert _value(samples, "carepath_overdue_tasks", role="radiology") == 0
+
+
+def test_days_to_first_treatment_and_its_age_come_from_the_stored_summary(served: Api) -> None:
+    from pathways.service.bus import Service
+    from pathways.service.commands import RefreshDashboardSummary
+    from pathways.store.tables import Enrollment
+
+    enrollment_id = served.enrolled("MRN-M2", now=writes.now() - timedelta(days=6))
+    assert not any(name.startswith("carepath_days") for name, _ in _scrape(served))
+    with SqlAlchemyUnitOfWork(served.engine) as uow:
+        row = uow.session.get(Enrollment, enrollment_id)
+        assert row is not None
+        row.first_treatment_at = row.enrolled_at + timedelta(days=4)
+        uow.commit()
+    assert not any(name.startswith("carepath_days") for name, _ in _scrape(served))  # not live
+    Service.on(served.engine).handle(RefreshDashboardSummary())
+    samples = _scrape(served)
+    assert _value(samples, "carepath_days_to_first_treatment", quantile="0.5") == 4
+    assert _value(samples, "carepath_days_to_first_treatment", quantile="0.9") == 4
+    assert 0 <= _value(samples, "carepath_dashboard_summary_age_seconds") < 60
+    assert not any(name == "carepath_tasks_on_time_ratio" for name, _ in samples)  # none done

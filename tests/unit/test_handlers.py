@@ -20,13 +20,21 @@ from pathways.service.commands import (
     FireDueTimers,
     PublishLibrary,
     RecordEvent,
+    RefreshDashboardSummary,
     RegisterPatient,
     RejectEvent,
 )
 from pathways.service.enrolment import IdempotencyConflict
 from pathways.store.definitions import forget_compiled
 from pathways.store.quarantine import NotQuarantined
-from pathways.store.tables import AuditLog, Enrollment, PathwayEvent, StaffTask
+from pathways.store.summary import stored_summary
+from pathways.store.tables import (
+    AuditLog,
+    DashboardSummary,
+    Enrollment,
+    PathwayEvent,
+    StaffTask,
+)
 from tests.conftest import DEFINITIONS, toronto
 from tests.fakes import CommitRefused, FakeBroker, FakeDatabase, fake_service
 
@@ -180,3 +188,43 @@ def test_only_a_quarantined_event_can_be_rejected_and_nothing_is_written_otherwi
         service.handle(RejectEvent(event_id=enrolled.id or 0, reason="wrong", actor="admin"))
     assert (database.commits, len(_rows(database, AuditLog))) == (commits, audited)
     assert broker.sent == []
+
+
+def test_the_dashboard_summary_is_computed_stored_and_replaced_in_one_commit_each(
+    clinic: tuple[Service, FakeDatabase, FakeBroker],
+) -> None:
+    service, database, _ = clinic
+    enrollments = [_enrolled(service, f"MRN-{n}", f"enrol-{n}") for n in range(4)]
+    with database.unit_of_work() as uow:  # treated 2, 4 and 10 days after enrolment
+        for enrollment, days in zip(enrollments, (2, 4, 10), strict=False):
+            row = uow.session.get(Enrollment, enrollment.id)
+            assert row is not None
+            row.first_treatment_at = row.enrolled_at + timedelta(days=days)
+        uow.commit()
+    commits = database.commits
+    later = service.at(lambda: T0 + timedelta(minutes=5))
+    first = later.handle(RefreshDashboardSummary())
+    assert database.commits == commits + 1
+    assert first.computed_at == T0 + timedelta(minutes=5)
+    # percentile_cont's interpolation: the 90th of (2, 4, 10) is 4 + 0.8 * (10 - 4)
+    assert first.figures["days_to_first_treatment"] == {
+        "median": 4.0,
+        "p90": 8.8,
+        "enrollments": 3,
+    }
+    assert first.figures["counts"] == [
+        {"pathway": "radiation_sbrt", "status": "active", "flag": "on_track", "enrollments": 4}
+    ]
+    assert first.figures["on_time"] == {
+        "rate": None,
+        "on_time": 0,
+        "completed": 0,
+        "window_days": 90,
+    }
+    days_later = service.at(lambda: T0 + timedelta(days=10))  # the consults are past due
+    second = days_later.handle(RefreshDashboardSummary())
+    assert database.commits == commits + 2
+    with database.unit_of_work() as uow:
+        assert stored_summary(uow.session) == second
+    assert len(_rows(database, DashboardSummary)) == 1  # replaced, not added
+    assert second.figures["overdue_tasks_by_role"] == [{"role": "radiation_oncologist", "tasks": 4}]

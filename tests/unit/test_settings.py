@@ -51,3 +51,21 @@ def test_a_webhook_attempt_limit_below_one_is_refused(monkeypatch: pytest.Monkey
     monkeypatch.setenv("CAREPATH_WEBHOOK_MAX_ATTEMPTS", "0")
     with pytest.raises(ValidationError, match="webhook_max_attempts"):
         settings()
+
+
+def test_the_dashboard_summary_interval_is_a_setting_above_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workers.sweeps import summary_every
+
+    monkeypatch.delenv("CAREPATH_DASHBOARD_SUMMARY_SECONDS", raising=False)
+    assert settings().dashboard_summary_seconds == summary_every() == 30.0
+    monkeypatch.setenv("CAREPATH_DASHBOARD_SUMMARY_SECONDS", "5")
+    assert summary_every() == 5.0
+    monkeypatch.setenv("CAREPATH_DASHBOARD_SUMMARY_SECONDS", "0")
+    with pytest.raises(ValidationError, match="dashboard_summary_seconds"):
+        settings()
+    assert summary_every() == 30.0  # not raised at import: the command names it (below)
+    result = CliRunner().invoke(cli, ["up"])
+    assert result.exit_code == 2
+    assert "CAREPATH_DASHBOARD_SUMMARY_SECONDS: Input should be greater than 0" in result.output

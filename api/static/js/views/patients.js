@@ -74,14 +74,18 @@ export function patientsView() {
     const byFlag = {};
     for (const count of dashboard.counts) byFlag[count.flag] = (byFlag[count.flag] || 0) + count.enrollments;
     const overdueTasks = dashboard.overdue_tasks_by_role.reduce((sum, r) => sum + r.tasks, 0);
-    const median = dashboard.days_to_first_treatment.median;
+    const { median, p90 } = dashboard.days_to_first_treatment;
+    const onTime = dashboard.on_time.rate;
+    const age = Math.round(dashboard.age_seconds);
     stats.replaceChildren(
       ...Object.entries(FLAG_LABELS).map(([flag, label]) =>
         h("div", { class: `stat ${flag}`, "data-stat": flag }, h("b", {}, byFlag[flag] || 0), h("span", {}, label)),
       ),
       h("div", { class: "stat overdue" }, h("b", {}, overdueTasks), h("span", {}, "Overdue tasks")),
-      h("div", { class: "stat" }, h("b", {}, median === null ? "—" : `${median.toFixed(1)} d`), h("span", {}, "Median days to first treatment")),
+      h("div", { class: "stat", "data-stat": "first-treatment" }, h("b", {}, median === null ? "—" : `${median.toFixed(1)} d`), h("span", {}, "Median days to first treatment"), h("div", { class: "muted small" }, p90 === null ? "" : `90% within ${p90.toFixed(1)} d`)),
+      h("div", { class: "stat", "data-stat": "on-time" }, h("b", {}, onTime === null ? "—" : `${Math.round(onTime * 100)}%`), h("span", {}, `Tasks on time (last ${dashboard.on_time.window_days} days)`)),
     );
+    stats.title = dashboard.source === "live" ? "Counted just now" : `Figures from ${age} s ago`;
   }
 
   const titles = {};
