@@ -102,6 +102,7 @@ def publish_directory(
     files = definition_files([directory])
     pending = sorted(files, key=lambda path: "calendars" not in path.parts)
     published: list[PathwayDefinition] = []
+    waiting: dict[Path, list[Problem]] = {}
     while pending:
         progress = []
         for path in pending:
@@ -111,12 +112,23 @@ def publish_directory(
                 )
                 progress.append(path)
             except DefinitionRejected as rejected:
-                if not any("call to unknown pathway" in p.message for p in rejected.problems):
+                if not any(_callee_missing(p) for p in rejected.problems):
                     raise
+                waiting[path] = rejected.problems
         if not progress:
-            raise DefinitionRejected(f"{pending[0]}: its sub-pathways are missing")
+            first = pending[0]
+            raise DefinitionRejected(f"{first}: its sub-pathways are missing", waiting[first])
         pending = [path for path in pending if path not in progress]
     return published
+
+
+def _callee_missing(problem: Problem) -> bool:
+    """A call to a pathway, or to a version of one, that may be further on in the folder: a
+    new version of a plan calls the new versions of its sub-pathways, published in the same
+    run (on a database that holds the old ones, the callee is known but not that version)."""
+    return "call to unknown pathway" in problem.message or (
+        problem.message.startswith("pathway '") and " has no version " in problem.message
+    )
 
 
 def _document(library: Library, name: str) -> Pathway | Calendar:
