@@ -58,7 +58,8 @@ def test_a_navigator_enrols_a_registered_patient_and_reads_where_it_stands(api: 
     assert response.status_code == 201
     body = response.json()
     assert response.headers["location"] == f"/enrollments/{body['id']}"
-    assert (body["patient_id"], body["pathway"], body["version"]) == (patient_id, "chemotherapy", 1)
+    # No version named: the latest published, version 2 of the shipped library.
+    assert (body["patient_id"], body["pathway"], body["version"]) == (patient_id, "chemotherapy", 2)
     assert (body["status"], body["flag"], body["outcome"]) == ("active", "on_track", None)
     assert body["parameters"]["cycles"] == 2 and body["parameters"]["cycle_length"] == "P21D"
     assert body["progress"]["phase"] == "Baseline work-up" and body["timeline"] is None
@@ -75,7 +76,7 @@ def test_the_detail_shows_progress_and_the_projected_timeline(api: Api) -> None:
     assert progress["expected"] > progress["done"] == 0
     assert progress["projected_end"] and progress["planned_end"]
     labs = next(step for step in progress["current"] if step["step"] == "baseline_labs")
-    assert (labs["kind"], labs["pathway"]) == ("task", "chemotherapy@1") and labs["task"]
+    assert (labs["kind"], labs["pathway"]) == ("task", "chemotherapy@2") and labs["task"]
     data = {"data": {"anc": 2000, "platelets": 150000}}
     completed = api.call("POST", f"/tasks/{labs['staff_task_id']}/complete", "lab", json=data)
     assert completed.status_code == 202, completed.text

@@ -27,10 +27,17 @@ SHIPPED = [
 ]
 
 
-def _chemotherapy(version: int = 1, role: str = "lab") -> str:
+# The version of chemotherapy in definitions/ (the library holds the latest of each pathway),
+# and the next one, which a test may publish.
+SHIPPED_VERSION = 2
+NEXT_VERSION = SHIPPED_VERSION + 1
+
+
+def _chemotherapy(version: int = SHIPPED_VERSION, role: str = "lab") -> str:
     text = (DEFINITIONS / "chemotherapy.yaml").read_text(encoding="utf-8")
+    assert f"\nversion: {SHIPPED_VERSION}\n" in text, "definitions/ moved on: update SHIPPED_VERSION"
     text = text.replace("role: lab\n", f"role: {role}\n", 1)
-    return text.replace("\nversion: 1\n", f"\nversion: {version}\n", 1)
+    return text.replace(f"\nversion: {SHIPPED_VERSION}\n", f"\nversion: {version}\n", 1)
 
 
 def _post(api: Api, path: str, text: str | bytes, role: str = "admin") -> Any:
@@ -71,10 +78,10 @@ def test_the_library_lists_the_eight_shipped_pathways_at_their_latest_version(ap
     chemotherapy = listed[0]
     assert chemotherapy == {
         "pathway": "chemotherapy",
-        "version": 1,
+        "version": SHIPPED_VERSION,
         "title": "Chemotherapy",
         "modality": "chemotherapy",
-        "versions": [1],
+        "versions": [SHIPPED_VERSION],
     }
 
 
@@ -82,7 +89,11 @@ def test_every_role_reads_what_a_pathway_asks_for_at_enrolment(api: Api) -> None
     for role in ("navigator", "dashboard", "lab", "oncology_nurse", "radiology", "admin"):
         assert api.call("GET", "/pathways/chemotherapy", role).status_code == 200, role
     latest = api.call("GET", "/pathways/chemotherapy", "lab").json()
-    assert (latest["pathway"], latest["version"], latest["versions"]) == ("chemotherapy", 1, [1])
+    assert (latest["pathway"], latest["version"], latest["versions"]) == (
+        "chemotherapy",
+        SHIPPED_VERSION,
+        [SHIPPED_VERSION],
+    )
     assert latest["parameters"]["cycles"] == {
         "type": "integer",
         "default": 6,
@@ -96,12 +107,12 @@ def test_every_role_reads_what_a_pathway_asks_for_at_enrolment(api: Api) -> None
     assert latest["parameters"]["anc_min"]["unit"] == "/uL"
     assert {"lab", "oncology_nurse", "radiology"} <= set(latest["roles"])
     assert len(latest["content_hash"]) == 64 and latest["published_at"]
-    pinned = api.call("GET", "/pathways/chemotherapy/versions/1", "lab").json()
+    pinned = api.call("GET", f"/pathways/chemotherapy/versions/{SHIPPED_VERSION}", "lab").json()
     assert pinned == latest
 
 
 def test_a_pathway_draws_as_a_mermaid_flowchart(api: Api) -> None:
-    for path in ("/pathways/surgery/diagram", "/pathways/surgery/versions/1/diagram"):
+    for path in ("/pathways/surgery/diagram", "/pathways/surgery/versions/2/diagram"):
         response = api.call("GET", path, "dashboard")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
@@ -110,7 +121,7 @@ def test_a_pathway_draws_as_a_mermaid_flowchart(api: Api) -> None:
 
 
 def test_an_unknown_pathway_or_version_is_a_404_problem_naming_what_is_missing(api: Api) -> None:
-    no_version_9 = "pathway 'chemotherapy' has no version 9 (versions: 1)"
+    no_version_9 = f"pathway 'chemotherapy' has no version 9 (versions: {SHIPPED_VERSION})"
     for path, detail in [
         ("/pathways/nope", "no published pathway 'nope'"),
         ("/pathways/clinic", "no published pathway 'clinic'"),  # a calendar, not a pathway
@@ -126,13 +137,15 @@ def test_every_pathway_endpoint_needs_a_token(api: Api) -> None:
     for method, path in [
         ("GET", "/pathways"),
         ("GET", "/pathways/chemotherapy"),
-        ("GET", "/pathways/chemotherapy/versions/1"),
+        ("GET", f"/pathways/chemotherapy/versions/{SHIPPED_VERSION}"),
         ("GET", "/pathways/chemotherapy/diagram"),
-        ("GET", "/pathways/chemotherapy/versions/1/diagram"),
+        ("GET", f"/pathways/chemotherapy/versions/{SHIPPED_VERSION}/diagram"),
         ("POST", "/pathways/validate"),
         ("POST", "/pathways"),
     ]:
-        response = api.client.request(method, path, content=_chemotherapy(2), headers=YAML)
+        response = api.client.request(
+            method, path, content=_chemotherapy(NEXT_VERSION), headers=YAML
+        )
         assert _problem(response, 401)["detail"].startswith("send 'Authorization: Bearer"), path
     assert _audited(api, "definition_published") == published
 
@@ -160,10 +173,10 @@ def test_validate_points_at_a_misspelt_role_and_at_the_version_that_cannot_chang
 
 
 def test_validate_accepts_a_new_version_without_publishing_it(api: Api) -> None:
-    for text in (_chemotherapy(2), _chemotherapy(1)):  # the published text is valid as it is
+    for text in (_chemotherapy(NEXT_VERSION), _chemotherapy()):  # the published text is valid
         response = _post(api, "/pathways/validate", text, "admin")
         assert response.json() == {"valid": True, "problems": []}
-    assert api.call("GET", "/pathways/chemotherapy").json()["versions"] == [1]
+    assert api.call("GET", "/pathways/chemotherapy").json()["versions"] == [SHIPPED_VERSION]
 
 
 def test_an_empty_or_non_utf8_body_is_a_422_problem_saying_what_to_send(api: Api) -> None:
@@ -175,63 +188,66 @@ def test_an_empty_or_non_utf8_body_is_a_422_problem_saying_what_to_send(api: Api
 
 
 def test_an_admin_publishes_a_new_version_which_becomes_the_latest(api: Api) -> None:
-    response = _post(api, "/pathways", _chemotherapy(2))
+    response = _post(api, "/pathways", _chemotherapy(NEXT_VERSION))
     assert response.status_code == 201, response.text
     published = response.json()
     assert {key: published[key] for key in ("kind", "pathway", "version")} == {
         "kind": "pathway",
         "pathway": "chemotherapy",
-        "version": 2,
+        "version": NEXT_VERSION,
     }
+    both = [SHIPPED_VERSION, NEXT_VERSION]
     latest = api.call("GET", "/pathways/chemotherapy", "dashboard").json()
-    assert (latest["version"], latest["versions"]) == (2, [1, 2])
+    assert (latest["version"], latest["versions"]) == (NEXT_VERSION, both)
     assert latest["content_hash"] == published["content_hash"]
-    assert api.call("GET", "/pathways/chemotherapy/versions/1").json()["version"] == 1
+    shipped = api.call("GET", f"/pathways/chemotherapy/versions/{SHIPPED_VERSION}").json()
+    assert shipped["version"] == SHIPPED_VERSION
     listed = api.call("GET", "/pathways").json()
-    assert (listed[0]["version"], listed[0]["versions"]) == (2, [1, 2])
+    assert (listed[0]["version"], listed[0]["versions"]) == (NEXT_VERSION, both)
     [entry] = _audited(api, "definition_published", by="admin")
     assert entry.target_type == "pathway_definition"
-    assert entry.detail == {"kind": "pathway", "pathway": "chemotherapy", "version": 2}
+    assert entry.detail == {"kind": "pathway", "pathway": "chemotherapy", "version": NEXT_VERSION}
 
 
 def test_publishing_the_same_text_again_gives_the_stored_definition_with_200(api: Api) -> None:
-    first = _post(api, "/pathways", _chemotherapy(2))
-    again = _post(api, "/pathways", _chemotherapy(2))
+    first = _post(api, "/pathways", _chemotherapy(NEXT_VERSION))
+    again = _post(api, "/pathways", _chemotherapy(NEXT_VERSION))
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
-    shipped = _post(api, "/pathways", _chemotherapy(1))
-    assert (shipped.status_code, shipped.json()["version"]) == (200, 1)
+    shipped = _post(api, "/pathways", _chemotherapy())
+    assert (shipped.status_code, shipped.json()["version"]) == (200, SHIPPED_VERSION)
     assert len(_audited(api, "definition_published", by="admin")) == 1
 
 
 def test_changed_text_under_a_published_version_is_refused_with_the_next_version(
     api: Api,
 ) -> None:
-    changed = _chemotherapy(1).replace("title: Chemotherapy\n", "title: Chemo\n", 1)
+    changed = _chemotherapy().replace("title: Chemotherapy\n", "title: Chemo\n", 1)
     body = _problem(_post(api, "/pathways", changed), 422)
     assert body["detail"] == (
-        "pathway 'chemotherapy' version 1 is published and cannot change: publish it as version 2"
+        f"pathway 'chemotherapy' version {SHIPPED_VERSION} is published and cannot change:"
+        f" publish it as version {NEXT_VERSION}"
     )
     assert api.call("GET", "/pathways/chemotherapy").json()["title"] == "Chemotherapy"
 
 
 def test_a_definition_with_problems_is_refused_with_every_problem(api: Api) -> None:
     for text, problem in [
-        (_chemotherapy(2, role="labs"), "role 'labs' is not one of this pathway's roles"),
+        (_chemotherapy(NEXT_VERSION, "labs"), "role 'labs' is not one of this pathway's roles"),
         ("pathway: [chemotherapy\n", "YAML syntax error"),
         ("just words\n", "a definition must be a mapping, got 'just words'"),
     ]:
         body = _problem(_post(api, "/pathways", text), 422)
         assert any(problem in found["message"] for found in body["problems"]), body
-    assert api.call("GET", "/pathways/chemotherapy").json()["versions"] == [1]
+    assert api.call("GET", "/pathways/chemotherapy").json()["versions"] == [SHIPPED_VERSION]
     assert _audited(api, "definition_published", by="admin") == []
 
 
 def test_only_an_admin_may_publish(api: Api) -> None:
     for role in ("navigator", "dashboard", "lab"):
-        body = _problem(_post(api, "/pathways", _chemotherapy(2), role), 403)
+        body = _problem(_post(api, "/pathways", _chemotherapy(NEXT_VERSION), role), 403)
         assert body["detail"] == f"the {role} role may not publish"
-    assert api.call("GET", "/pathways/chemotherapy").json()["versions"] == [1]
+    assert api.call("GET", "/pathways/chemotherapy").json()["versions"] == [SHIPPED_VERSION]
 
 
 # /patients

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func
@@ -96,15 +97,33 @@ def test_the_library_publishes_once_and_published_versions_never_change(
         assert count == 9  # 8 pathways and the clinic calendar
         text = (DEFINITIONS / "chemotherapy.yaml").read_text()
         again = publish(uow.session, text, "informaticist", T0)
-        assert again.version == 1
-        with pytest.raises(DefinitionRejected, match="publish it as version 2"):
+        assert again.version == 2  # the library holds the latest version of each pathway
+        with pytest.raises(DefinitionRejected, match="publish it as version 3"):
             publish(uow.session, text.replace("title: Chemotherapy", "title: Chemo"), "x", T0)
         with pytest.raises(DefinitionRejected) as broken:
-            broken_v2 = text.replace("version: 1", "version: 2").replace(
+            broken_v3 = text.replace("\nversion: 2\n", "\nversion: 3\n").replace(
                 "role: lab", "role: labs", 1
             )
-            publish(uow.session, broken_v2, "x", T0)
+            publish(uow.session, broken_v3, "x", T0)
         assert "role 'labs' is not one of this pathway's roles" in broken.value.problems[0].message
+
+
+def test_a_folder_whose_plan_calls_a_version_nobody_publishes_is_refused_with_the_problem(
+    library: Engine, tmp_path: Path
+) -> None:
+    plan = (DEFINITIONS / "multimodality.yaml").read_text(encoding="utf-8")
+    assert "    call: surgery\n    version: 2\n" in plan
+    folder = tmp_path / "next"
+    folder.mkdir()
+    (folder / "plan.yaml").write_text(
+        plan.replace("\nversion: 2\n", "\nversion: 3\n", 1).replace(
+            "    call: surgery\n    version: 2\n", "    call: surgery\n    version: 9\n"
+        )
+    )
+    with SqlAlchemyUnitOfWork(library) as uow, pytest.raises(DefinitionRejected) as refused:
+        publish_directory(uow.session, folder, "informaticist", T0)
+    assert refused.value.message.endswith("plan.yaml: its sub-pathways are missing")
+    assert [p.message for p in refused.value.problems] == ["pathway 'surgery' has no version 9"]
 
 
 def test_enrolment_puts_the_work_up_in_each_roles_queue(library: Engine, chemo: str) -> None:

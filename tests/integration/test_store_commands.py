@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from pathways.cli import cli
+from pathways.model import Task
 from pathways.store.applying import apply_event
-from pathways.store.definitions import publish_directory
+from pathways.store.definitions import compiled, publish_directory
 from pathways.store.enrollments import enrol, record_event, register_patient
-from pathways.store.tables import Enrollment
+from pathways.store.staff_tasks import complete_task
+from pathways.store.tables import Enrollment, PathwayDefinition, StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import DEFINITIONS, toronto
 
 T0 = toronto(2026, 11, 23, 9, 0)
+
+# The five pathways as published before their treatment steps were marked (version 1 of
+# each, from commit 1e73779): what an existing database holds.
+LIBRARY_V1 = Path(__file__).parent / "definitions" / "library_v1"
 
 
 def _enrolled_with_history(engine: Engine) -> str:
@@ -126,7 +133,7 @@ def test_publish_validates_and_stores_definitions_once(database_url: str, tmp_pa
     env = {"CAREPATH_DATABASE_URL": database_url}
     first = CliRunner().invoke(cli, ["publish", str(DEFINITIONS)], env=env)
     assert first.exit_code == 0, first.output
-    assert "published pathway chemotherapy v1" in first.output
+    assert "published pathway chemotherapy v2" in first.output
     broken = tmp_path / "broken.yaml"
     broken.write_text(
         (DEFINITIONS / "surveillance_imaging.yaml")
@@ -151,3 +158,127 @@ def test_distributed_processes_refuse_the_in_process_broker(
     result = CliRunner().invoke(cli, command, env=env)
     assert result.exit_code == 2
     assert "needs CAREPATH_BROKER_URL=redis://" in result.output
+
+
+def _previous_library(tmp_path: Path) -> Path:
+    """The shipped library as it was: today's definitions/ with the five version-1 texts."""
+    library = tmp_path / "library_before_treatment_steps"
+    shutil.copytree(DEFINITIONS, library)
+    for old in LIBRARY_V1.glob("*.yaml"):
+        shutil.copyfile(old, library / old.name)
+    return library
+
+
+def _treat(engine: Engine, enrollment_id: str) -> None:
+    """Complete the enrollment's ready tasks, with counts that allow a cycle, until the first
+    infusion is done."""
+    counts = {"anc": 2100, "platelets": 190000}
+    for _ in range(20):
+        with Session(engine) as session:
+            ready = session.exec(
+                select(StaffTask)
+                .where(StaffTask.enrollment_id == enrollment_id, StaffTask.status == "ready")
+                .order_by(col(StaffTask.created_at), col(StaffTask.id))
+            ).all()
+        assert ready, "the pathway stopped before its first infusion"
+        for task in ready:
+            data = {name: counts[name] for name in task.record_fields}
+            with SqlAlchemyUnitOfWork(engine) as uow:
+                event, _ = complete_task(uow, task.id, data, "nurse.jones", T0)
+                uow.commit()
+            assert event.id is not None
+            with SqlAlchemyUnitOfWork(engine) as uow:
+                assert apply_event(uow, event.id, T0).outcome == "applied"
+                uow.commit()
+            if task.step == "infusion":
+                return
+    raise AssertionError("no infusion within 20 rounds of tasks")
+
+
+def _enrolled_and_treated(engine: Engine, mrn: str) -> Enrollment:
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        patient = register_patient(uow, mrn, "Patient Upgrade", "kim", T0)
+        enrollment = enrol(uow, patient.id, "chemotherapy", None, {"cycles": 2}, {}, "kim", T0)
+        uow.commit()
+    _treat(engine, enrollment.id)
+    with Session(engine) as session:
+        treated = session.get(Enrollment, enrollment.id)
+        assert treated is not None
+        return treated
+
+
+def _pinned_task(engine: Engine, enrollment: Enrollment, step: str) -> Task:
+    """A task step of the definition an enrollment is pinned to."""
+    with Session(engine) as session:
+        row = session.get(PathwayDefinition, enrollment.definition_id)
+        assert row is not None
+        found = compiled(session, row).steps[step]
+    assert isinstance(found, Task)
+    return found
+
+
+def test_the_library_with_treatment_steps_publishes_over_the_previous_one(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """The upgrade `carepath publish definitions/` makes on an existing database (the compose
+    `migrate` service, `carepath up` on an old carepath.db): the changed pathways arrive as
+    version 2, and an enrollment pinned to version 1 keeps replaying from its own text."""
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        publish_directory(uow.session, _previous_library(tmp_path), "informaticist", T0)
+        uow.commit()
+    on_v1 = _enrolled_and_treated(engine, "MRN-U1")
+    assert (on_v1.pathway, on_v1.pathway_version) == ("chemotherapy", 1)
+    assert on_v1.first_treatment_at is None  # version 1 marks no step as a treatment
+
+    env = {"CAREPATH_DATABASE_URL": database_url}
+    upgrade = CliRunner().invoke(cli, ["publish", str(DEFINITIONS)], env=env)
+    assert upgrade.exit_code == 0, upgrade.output
+    for pathway in ("chemotherapy", "surgery", "radiation_conventional", "radiation_sbrt"):
+        assert f"published pathway {pathway} v2" in upgrade.output
+    assert "published pathway multimodality_plan v2" in upgrade.output
+    assert "published pathway tumour_board v1" in upgrade.output  # unchanged: the row it had
+
+    with Session(engine) as session:
+        rows = session.exec(select(PathwayDefinition).where(PathwayDefinition.kind == "pathway"))
+        versions: dict[str, list[int]] = {}
+        for row in rows:
+            versions.setdefault(row.pathway, []).append(row.version)
+        assert {name: sorted(held) for name, held in versions.items()} == {
+            "chemotherapy": [1, 2],
+            "surgery": [1, 2],
+            "radiation_conventional": [1, 2],
+            "radiation_sbrt": [1, 2],
+            "multimodality_plan": [1, 2],
+            "tumour_board": [1],
+            "surveillance_imaging": [1],
+            "clinical_trial_screening": [1],
+        }
+        v1_text = session.exec(
+            select(PathwayDefinition.content).where(
+                PathwayDefinition.pathway == "chemotherapy", PathwayDefinition.version == 1
+            )
+        ).one()
+        assert v1_text == (LIBRARY_V1 / "chemotherapy.yaml").read_text(encoding="utf-8")
+        plan = session.exec(
+            select(PathwayDefinition).where(
+                PathwayDefinition.pathway == "multimodality_plan", PathwayDefinition.version == 2
+            )
+        ).one()
+        callees = {callee.key for callee in compiled(session, plan).callees.values()}
+        assert callees == {"tumour_board@1", "chemotherapy@2", "surgery@2", "radiation_sbrt@2"}
+
+    on_v2 = _enrolled_and_treated(engine, "MRN-U2")  # no version named: the latest
+    assert on_v2.pathway_version == 2
+    infusion = _pinned_task(engine, on_v2, "infusion")
+    assert infusion.treatment and on_v2.first_treatment_at is not None
+
+    code, output = _replay(database_url, "--all")
+    assert code == 0, output
+    assert f"{on_v1.id}: matches" in output and f"{on_v2.id}: matches" in output
+    assert "2 enrollment(s) replayed, 0 differ" in output
+    again = CliRunner().invoke(cli, ["publish", str(DEFINITIONS)], env=env)
+    assert again.exit_code == 0, again.output  # the same text again changes nothing
+    with Session(engine) as session:
+        held = session.exec(select(PathwayDefinition.id)).all()
+        assert len(held) == 9 + 5  # the previous library and the five new versions, once
+

@@ -196,9 +196,9 @@ def test_the_multimodality_plan_runs_board_chemotherapy_surgery_and_sbrt_end_to_
     pathways_in_order = list(dict.fromkeys(row.pathway for row in timeline.rows))
     assert pathways_in_order == [
         "tumour_board@1",
-        "chemotherapy@1",
-        "surgery@1",
-        "radiation_sbrt@1",
+        "chemotherapy@2",
+        "surgery@2",
+        "radiation_sbrt@2",
     ]
     infusions = [row for row in timeline.rows if row.step == "infusion"]
     assert len(infusions) == 3  # neoadjuvant_cycles
