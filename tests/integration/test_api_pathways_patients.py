@@ -35,7 +35,7 @@ NEXT_VERSION = SHIPPED_VERSION + 1
 
 def _chemotherapy(version: int = SHIPPED_VERSION, role: str = "lab") -> str:
     text = (DEFINITIONS / "chemotherapy.yaml").read_text(encoding="utf-8")
-    assert f"\nversion: {SHIPPED_VERSION}\n" in text, "definitions/ moved on: update SHIPPED_VERSION"
+    assert f"\nversion: {SHIPPED_VERSION}\n" in text, "definitions/ moved on: set SHIPPED_VERSION"
     text = text.replace("role: lab\n", f"role: {role}\n", 1)
     return text.replace(f"\nversion: {SHIPPED_VERSION}\n", f"\nversion: {version}\n", 1)
 

@@ -281,4 +281,3 @@ def test_the_library_with_treatment_steps_publishes_over_the_previous_one(
     with Session(engine) as session:
         held = session.exec(select(PathwayDefinition.id)).all()
         assert len(held) == 9 + 5  # the previous library and the five new versions, once
-
