@@ -179,7 +179,7 @@ def list_tasks(
     )
     if cursor is not None:
         after = decoded(cursor, {"due": "time", "rank": "integer", "id": "text"})
-        query = query.where(_queue_key() > tuple_(after["due"], after["rank"], after["id"]))
+        query = query.where(queue_key() > tuple_(after["due"], after["rank"], after["id"]))
     rows = list(db.exec(query.limit(limit + 1)))
     items = [TaskOut.model_validate(_public(task, now)) for task in rows[:limit]]
     more = len(rows) > limit
@@ -190,7 +190,7 @@ def _cursor_after(task: StaffTask) -> str:
     return encoded({"due": task.due_at, "rank": task.priority_rank, "id": task.id})
 
 
-def _queue_key() -> Any:
+def queue_key() -> Any:
     """The queue's order, as ix_task_open_role_queue and ix_task_open_assignee_queue hold it
     after their first column: due (never null for a task), then urgency, then id."""
     return tuple_(col(StaffTask.due_at), col(StaffTask.priority_rank), col(StaffTask.id))

@@ -15,8 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlmodel import select
 
+from api.routes.tasks import queue_key, queue_query
+from pathways.store.database import database_engine, upgrade
 from pathways.store.tables import StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests import writes
@@ -185,3 +189,22 @@ def test_a_forged_event_cursor_is_a_422_problem(api: Api, cursor: str) -> None:
     response = api.call("GET", f"/enrollments/{enrollment_id}/events", params={"cursor": cursor})
     assert response.status_code == 422, response.text
     assert BAD_CURSOR in response.json()["detail"]
+
+
+def test_a_later_page_of_a_role_queue_is_read_from_its_index_without_a_sort(
+    postgres_url: str,
+) -> None:
+    upgrade(postgres_url)
+    engine = database_engine(postgres_url)
+    after = (writes.now(), 1, "some-task")
+    for who in ({"role": "lab"}, {"assignee": "dr.wu"}):
+        query = queue_query(writes.now(), **who).where(queue_key() > tuple_(*after)).limit(51)
+        compiled = query.compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        with engine.connect() as connection:
+            connection.execute(text("SET enable_seqscan = off"))
+            plan = "\n".join(row[0] for row in connection.execute(text(f"EXPLAIN {compiled}")))
+        index = "ix_task_open_role_queue" if "role" in who else "ix_task_open_assignee_queue"
+        assert index in plan and "Sort" not in plan, plan
+    engine.dispose()
