@@ -179,7 +179,7 @@ def list_tasks(
     )
     if cursor is not None:
         after = decoded(cursor, {"due": "time", "rank": "integer", "id": "text"})
-        query = query.where(queue_key() > tuple_(after["due"], after["rank"], after["id"]))
+        query = query.where(queue_key() > (after["due"], after["rank"], after["id"]))
     rows = list(db.exec(query.limit(limit + 1)))
     items = [TaskOut.model_validate(_public(task, now)) for task in rows[:limit]]
     more = len(rows) > limit

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text, tuple_
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlmodel import select
 
@@ -198,7 +198,7 @@ def test_a_later_page_of_a_role_queue_is_read_from_its_index_without_a_sort(
     engine = database_engine(postgres_url)
     after = (writes.now(), 1, "some-task")
     for who in ({"role": "lab"}, {"assignee": "dr.wu"}):
-        query = queue_query(writes.now(), **who).where(queue_key() > tuple_(*after)).limit(51)
+        query = queue_query(writes.now(), **who).where(queue_key() > after).limit(51)
         compiled = query.compile(
             dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
         )
