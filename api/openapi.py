@@ -5,7 +5,8 @@ cannot see is added here, in one place, from what the app really does:
 
 - an operation whose dependencies include `api.deps.caller` needs a bearer token: it names
   the `bearer` security scheme and may answer 401 (no valid token) and 403 (a role that may
-  not); every other operation (/health, sign-in) names no scheme (`security: []`). Such an
+  not), and 503 when the hospital's sign-in provider is needed to check a JWT but cannot
+  be reached; every other operation (/health, sign-in) names no scheme (`security: []`). Such an
   operation is known by the Authorization header parameter FastAPI derives from `caller`,
   the one dependency that reads that header;
 - one with a path parameter may answer 404 (no such record);
@@ -85,6 +86,7 @@ DERIVED = {
     404: "no such record for an id in the path",
     413: "the body is larger than the server takes",
     422: "a field, parameter or cursor refused (an unknown query parameter too): see `detail`",
+    503: "the hospital's sign-in provider cannot be reached to check the token (OpenID Connect)",
 }
 
 
@@ -133,7 +135,7 @@ def _complete(operation: dict[str, Any], method: str, path: str) -> None:
     operation["security"] = [{SCHEME: []}] if authenticated else []
     statuses: dict[int, str] = {422: DERIVED[422]}
     if authenticated:
-        statuses |= {401: DERIVED[401], 403: DERIVED[403]}
+        statuses |= {401: DERIVED[401], 403: DERIVED[403], 503: DERIVED[503]}
     if any(parameter["in"] == "path" for parameter in parameters):
         statuses[404] = DERIVED[404]
     if method in WITH_BODY:
