@@ -8,9 +8,9 @@ from collections.abc import Callable
 from fastapi import Depends, FastAPI, HTTPException
 from sqlalchemy import Engine, text
 
-from api import docs_ui, openapi, problems, web
+from api import docs_ui, etag, openapi, problems, web
+from api.credentials import RecentTokens
 from api.edge import RequestGuard, max_body_bytes
-from api.etag import ETagMiddleware
 from api.logs import AccessLog
 from api.oidc import IdentityProvider
 from api.oidc_settings import OidcConfig
@@ -33,6 +33,7 @@ from api.routes import (
 )
 from pathways.service.bus import Service
 from pathways.service.context import Clock, system_clock
+from pathways.store.settings import settings
 
 
 def create_app(
@@ -42,11 +43,14 @@ def create_app(
     oidc: OidcConfig | None = None,
     body_limit: int | None = None,
     clock: Clock = system_clock,
+    token_cache_seconds: float | None = None,
 ) -> FastAPI:
     """The app, wired to a database, a way to enqueue events, the admin token, and OIDC.
 
     `body_limit` is the largest request body in bytes (default CAREPATH_MAX_BODY_BYTES);
-    `clock` is what every route and handler reads the time from."""
+    `clock` is what every route and handler reads the time from; `token_cache_seconds` how
+    long an accepted token is trusted without a look-up (default
+    CAREPATH_TOKEN_CACHE_SECONDS, api/credentials.py)."""
     app = FastAPI(
         title="carepath",
         version="0.1.0",
@@ -60,9 +64,12 @@ def create_app(
     # writes: each a command run by its one handler, on the app's one clock
     app.state.service = Service.on(engine, enqueue=enqueue, clock=clock)
     app.state.admin_token = admin_token
+    if token_cache_seconds is None:
+        token_cache_seconds = settings().token_cache_seconds
+    app.state.credentials = RecentTokens(token_cache_seconds)
     app.state.oidc = IdentityProvider(oidc) if oidc else None
     problems.install(app)
-    app.add_middleware(ETagMiddleware)
+    etag.install(app)
     app.add_middleware(ReadAudit)  # outside the ETags: a 304 showed nothing, so audits nothing
     # Bodies, paths and queries are checked before any route (and before the audit)...
     app.add_middleware(RequestGuard, max_body_bytes=body_limit or max_body_bytes())

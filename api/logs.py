@@ -69,8 +69,22 @@ def logged_path(scope: Scope, status: int) -> str:
     return template
 
 
-def serve(app: ASGIApp, host: str, port: int, level: str = "info") -> None:
-    """Serve the API with uvicorn, logging through carepath's set-up (no query strings)."""
+def serve(
+    app: ASGIApp | str, host: str, port: int, level: str = "info", processes: int = 1
+) -> None:
+    """Serve the API with uvicorn, logging through carepath's set-up (no query strings).
+
+    With `processes` > 1, `app` is the import path of a function making the app
+    ("module:function"): each process makes its own. uvicorn[standard] brings uvloop and
+    httptools, which uvicorn picks on its own."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_config=logging_config(level), access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=logging_config(level),
+        access_log=False,
+        factory=isinstance(app, str),
+        workers=processes,
+    )

@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 Declared = dict[tuple[str, str], frozenset[str]]  # (path template, method) -> query names
 
 
-def refuse_unknown_query(request: Request) -> None:
+async def refuse_unknown_query(request: Request) -> None:
     """422 naming each query parameter the operation does not take, and those it does."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:

@@ -1,12 +1,13 @@
 """Section 4, dashboard polling over PostgreSQL, and the API's peak memory for section 5.
 
-What is measured: the real API (`api.app.create_app`, served by uvicorn in one process, as
-`carepath api` serves it) over a PostgreSQL database of 100,000 enrollments and 1,000,000
-staff tasks (quick mode: 10,000 and 100,000, unless the full seed is already there), polled by
-8 concurrent keep-alive clients in a closed loop (one asyncio process; each client sends its
-next request when its answer is in). Each endpoint is driven alone for a fixed time per
-round, and the rounds interleave the endpoints so that a noisy neighbour hurts all of them
-alike; a last pass with 1 client gives the latency without queueing:
+What is measured: the real API (`api.app.create_app`, served by uvicorn[standard] in as many
+processes as `carepath api` starts by default: the cores, at most 4) over a PostgreSQL database
+of 100,000 enrollments and 1,000,000 staff tasks (quick mode: 10,000 and 100,000, unless the
+full seed is already there), polled by 8 concurrent keep-alive clients in a closed loop (one
+asyncio process; each client sends its next request when its answer is in). Each endpoint is
+driven alone for a fixed time per round, and the rounds interleave the endpoints so that a
+noisy neighbour hurts all of them alike; a last pass with 1 client gives the latency without
+queueing:
 
 - progress: `GET /enrollments/{id}` for random enrollments;
 - bare: `GET /bench/enrollments/{id}/bare` (`bench/bare_app.py`), the same row by primary
@@ -63,6 +64,8 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session, col, select
 
 from bench.results import Row, Section, Target, peak_rss_mib, percentile
+from bench.services import children
+from pathways.store.settings import Settings
 
 if TYPE_CHECKING:
     from pathways.service.bus import Service
@@ -742,8 +745,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(url: str, admin_token: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """uvicorn serving `bench.bare_app:create` in one process on a free port, stopped after."""
+def _server(
+    url: str, admin_token: str, processes: int
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """uvicorn serving `bench.bare_app:create` in `processes` processes on a free port."""
     port = _free_port()
     log = open(os.devnull, "wb")  # noqa: SIM115  (closed in finally)
     process = subprocess.Popen(
@@ -758,6 +763,8 @@ def _server(url: str, admin_token: str) -> Iterator[tuple[int, subprocess.Popen[
             "--port",
             str(port),
             "--no-access-log",
+            "--workers",
+            str(processes),
             "--log-level",
             "warning",
         ],
@@ -938,14 +945,18 @@ class Meter:
         """Whether this machine's /proc shows those backends."""
         return all(Path(f"/proc/{pid}/stat").exists() for pid in pids)
 
+    def _api_cpu(self) -> float:
+        """The API's CPU: its supervisor and every process serving requests."""
+        return sum(_cpu_seconds(pid) for pid in (self.api_pid, *children(self.api_pid)))
+
     def start(self) -> None:
         """Take the counters before a run."""
-        self.api_before = _cpu_seconds(self.api_pid)
+        self.api_before = self._api_cpu()
         self.db_before = {pid: _cpu_seconds(pid) for pid in self._backends()}
 
     def stop(self, result: Round) -> None:
         """Put the CPU used since `start` into the run's result."""
-        result.api_cpu = _cpu_seconds(self.api_pid) - self.api_before
+        result.api_cpu = self._api_cpu() - self.api_before
         pids = self._backends()
         if pids and self._readable(pids):
             result.db_cpu = sum(_cpu_seconds(pid) - self.db_before.get(pid, 0.0) for pid in pids)
@@ -1109,9 +1120,10 @@ def run(quick: bool) -> list[Section]:
     dashboard, role, staff, open_tasks = _tokens(seeded.url)
     ids = _enrollment_ids(seeded.url)
     admin = _admin()
+    processes = Settings().api_processes()
     try:
-        with _server(seeded.url, secrets.token_urlsafe(24)) as (port, process):
-            started_mib = peak_rss_mib(process.pid)
+        with _server(seeded.url, secrets.token_urlsafe(24), processes) as (port, process):
+            started_mib = _api_rss(process.pid)[0]
             sample = random.Random(8).sample(ids, min(len(ids), 400 if quick else 2000))
             tags = asyncio.run(_etags(port, sample, dashboard))
             endpoints = _endpoints(ids, tags, dashboard, role, staff)
@@ -1120,14 +1132,15 @@ def run(quick: bool) -> list[Section]:
             results = _measure(port, endpoints, rounds, seconds, Meter(process.pid, admin))
             client_share = (time.process_time() - client_cpu) / (time.monotonic() - client_wall)
             alone = _measure(port, endpoints, alone_rounds, alone_seconds, None, 1)
-            api_mib = peak_rss_mib(process.pid)
+            api_mib, api_total_mib = _api_rss(process.pid)
     finally:
         admin.dispose()
     setup = (
         f"{seeded.size.enrollments:,} enrollments and {seeded.size.tasks:,} staff tasks in "
         f"PostgreSQL ({seeded.detail}); seed "
         + ("reused" if seeded.reused else f"made ({seeded.made})")
-        + f" in {seeded.seconds:.0f} s. The API (uvicorn, one process, access log off) shares "
+        + f" in {seeded.seconds:.0f} s. The API (uvicorn[standard], {processes} process(es) as "
+        "`carepath api` starts by default, access log off) shares "
         f"the machine's {os.cpu_count()} cores with PostgreSQL and the load generator (one "
         f"asyncio process, {client_share:.0%} of a core). {CLIENTS} keep-alive clients in a "
         "closed loop (each sends its next request when its answer is in, so at saturation "
@@ -1141,18 +1154,25 @@ def run(quick: bool) -> list[Section]:
     section = _section(setup, endpoints, results, alone)
     memory = Section(
         MEMORY,
-        f"API: the uvicorn process of section 4 (VmHWM after polling "
+        f"API: the uvicorn processes of section 4 (VmHWM after polling "
         f"{seeded.size.enrollments:,} enrollments).",
         [
             Row(
-                "API process peak RSS (section 4 polling)",
+                "API process peak RSS (section 4 polling), the largest",
                 "MiB",
                 (api_mib,),
-                f"{started_mib:.0f} MiB after start-up",
+                f"{started_mib:.0f} MiB after start-up; all {processes} together "
+                f"{api_total_mib:.0f} MiB",
             )
         ],
     )
     return [section, memory]
+
+
+def _api_rss(pid: int) -> tuple[float, float]:
+    """VmHWM of the largest API process serving requests, and of all of them, MiB."""
+    serving = [peak_rss_mib(child) for child in children(pid)] or [peak_rss_mib(pid)]
+    return max(serving), sum(serving)
 
 
 def _section(

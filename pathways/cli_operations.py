@@ -16,6 +16,7 @@ from pathways.cli_group import cli
 from workers import QUEUES
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
     from sqlalchemy import Engine
 
     from api.oidc_settings import OidcConfig
@@ -174,24 +175,38 @@ def seed(patients: int, pathway: str, definitions_dir: str) -> None:
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=8000, show_default=True)
-def api(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    help="API processes (default CAREPATH_API_WORKERS, else the CPU cores up to 4).",
+)
+def api(host: str, port: int, workers: int | None) -> None:
     """The API alone (distributed mode): CAREPATH_ADMIN_TOKEN is required."""
     # Settings first: a bad CAREPATH_* value is a usage error, not a traceback from the
     # Celery app (which reads them when imported).
     read = _settings()
-    token = read.admin_token
-    if token is None:
+    if read.admin_token is None:
         raise click.UsageError("set CAREPATH_ADMIN_TOKEN (16+ characters) to run the API")
-
-    from api.app import create_app
+    _needs_shared_broker("carepath api")
+    _oidc_settings()  # a sign-in mistake stops us here, before any process starts
     from api.logs import serve
+
+    processes = workers or read.api_processes()
+    click.echo(f"carepath API on http://{host}:{port}/ with {processes} process(es)")
+    # Each process builds its own app (its own database pool) from the environment.
+    serve(f"{__name__}:distributed_app", host, port, processes=processes)
+
+
+def distributed_app() -> FastAPI:
+    """The API as one `carepath api` process serves it, wired from CAREPATH_* settings."""
+    from api.app import create_app
     from pathways.store.database import database_engine
     from workers.celery_app import enqueue_event
 
-    _needs_shared_broker("carepath api")
-    oidc = _oidc_settings()
+    read = _settings()
+    assert read.admin_token is not None, "`carepath api` checks the token before serving"
     engine = database_engine(read.database_url)
-    serve(create_app(engine, enqueue_event, token, oidc), host, port)
+    return create_app(engine, enqueue_event, read.admin_token, _oidc_settings())
 
 
 def _queue_list(_context: click.Context, _param: click.Parameter, value: str) -> list[str]:

@@ -4,10 +4,11 @@ Events are stored, then applied by a worker after the commit; the engine decides
 each applies, so a 202 means "accepted for the worker", never "applied".
 """
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import and_, exists, or_
 from sqlmodel import Session, col, select
@@ -15,8 +16,9 @@ from sqlmodel import Session, col, select
 from api.accepted import EventAccepted
 from api.cursors import decoded, encoded
 from api.deps import Navigator, NowDep, PatientViewDep, Reader, ServiceDep, SessionDep
+from api.etag import if_unchanged, tag, validator
 from api.security import Permission
-from pathways.runtime.progress import OpenStep, progress
+from pathways.runtime.progress import standing
 from pathways.runtime.simulation import TimelineRow, project
 from pathways.service.commands import Enrol, RecordEvent
 from pathways.service.enrolment import IdempotencyConflict
@@ -102,8 +104,23 @@ class EnrollmentPage(BaseModel):
     next_cursor: str | None
 
 
+class CurrentStep(BaseModel):
+    """An open step: a task for staff (with the staff task's id), a wait, or a stuck step."""
+
+    step: str
+    kind: str  # task, wait, stuck
+    pathway: str
+    ready: datetime
+    due: datetime | None
+    task: str | None = None  # the engine's id of the task within the enrollment
+    staff_task_id: str | None = None  # what POST /tasks/{id}/complete takes
+
+
 class ProgressPublic(BaseModel):
-    """Steps done of those expected, what is open, and the projected and planned ends."""
+    """Steps done of those expected, what is open, and the projected and planned ends.
+
+    From the enrollment row as the write path and the projection sweep keep it: `expected`
+    and `projected_end` are those of the latest projection."""
 
     done: int
     expected: int
@@ -111,11 +128,11 @@ class ProgressPublic(BaseModel):
     next_due: datetime | None
     projected_end: datetime | None
     planned_end: datetime | None
-    current: list[OpenStep]  # the engine's open steps, served as they are
+    current: list[CurrentStep]
 
 
 class EnrollmentDetail(BaseModel):
-    """An enrollment with its progress now and its projected timeline."""
+    """An enrollment with its progress now; its projected timeline when asked for."""
 
     id: str
     patient_id: str
@@ -130,7 +147,8 @@ class EnrollmentDetail(BaseModel):
     parameters: dict[str, Any]
     progress: ProgressPublic
     history: list[TimelineRow]  # staff tasks ended so far, oldest first, from the store
-    timeline: list[TimelineRow]  # the engine's projection from now on, served as it is
+    # The engine's projection from now on: only with ?include=timeline (null otherwise).
+    timeline: list[TimelineRow] | None = None
 
 
 @router.post("", status_code=201)
@@ -154,7 +172,7 @@ def create_enrollment(
     if not enrolled.created:
         response.status_code = 200
     response.headers["Location"] = f"/enrollments/{enrolled.enrollment.id}"
-    return _detail(db, enrolled.enrollment, service.clock())
+    return _detail(db, enrolled.enrollment, service.clock().replace(second=0, microsecond=0))
 
 
 @router.get("")
@@ -249,27 +267,72 @@ def _summary(row: Enrollment) -> EnrollmentSummary:
     )
 
 
+Include = Literal["timeline"]
+
+
 @router.get("/{enrollment_id}")
 def read_enrollment(
-    enrollment_id: str, who: Reader, db: SessionDep, view: PatientViewDep, now: NowDep
+    enrollment_id: str,
+    who: Reader,
+    db: SessionDep,
+    view: PatientViewDep,
+    now: NowDep,
+    request: Request,
+    response: Response,
+    include: Annotated[list[Include], Query(description="timeline: the projection")] = [],  # noqa: B006
 ) -> EnrollmentDetail:
-    """One enrollment: its progress now (flag included) and its projected timeline."""
+    """One enrollment: its progress now from the stored columns; the projection on request.
+
+    A poll whose If-None-Match still holds is answered 304 from the enrollment's write
+    version alone, before the row is loaded (api/etag.py)."""
+    # Time enters the answer only through a held step's due date (as if resumed now) and the
+    # projection, both as of the current minute: a body made from the exact instant would
+    # differ at every poll and no tag would ever match.
+    minute = now.replace(second=0, microsecond=0)
+    if "if-none-match" in request.headers:  # a poll: first ask whether anything changed
+        probe = select(Enrollment.version, Enrollment.status).where(Enrollment.id == enrollment_id)
+        found = db.exec(probe).first()
+        if found is not None:
+            if_unchanged(request, _tag(enrollment_id, *found, who.role, include, minute))
     enrollment = db.get(Enrollment, enrollment_id)
     if enrollment is None:
         raise NotFound(f"no enrollment {enrollment_id}")
-    # As of the current minute: a projection made from the exact instant would differ at every
-    # poll for work already late, and no ETag would ever match.
-    detail = _detail(db, enrollment, now.replace(second=0, microsecond=0))
+    detail = _detail(db, enrollment, minute, with_timeline="timeline" in include)
     patient = db.get(Patient, enrollment.patient_id) if view.shows(enrollment.patient_id) else None
     if patient is not None:
         detail.patient = PatientBrief(mrn=patient.mrn, display_name=patient.display_name)
+    loaded = (enrollment.version, enrollment.status)  # a write may have landed since the probe
+    tag(response, _tag(enrollment.id, *loaded, who.role, include, minute))
     return detail
 
 
-def _detail(session: Session, enrollment: Enrollment, now: datetime) -> EnrollmentDetail:
+def _tag(
+    enrollment_id: str,
+    version: int,
+    status: str,
+    role: str,
+    include: list[Include],
+    minute: datetime,
+) -> str:
+    """What identifies an answer: the write version, the caller's role (what it may see), what
+    was included, and the minute only where time shows (a held step's due, the projection)."""
+    timed = status == "on_hold" or bool(include)
+    return validator("enrollment", enrollment_id, version, role, sorted(include), timed and minute)
+
+
+def _detail(
+    session: Session, enrollment: Enrollment, now: datetime, with_timeline: bool = False
+) -> EnrollmentDetail:
+    """The enrollment from its stored columns, its open steps from its state (no projection)."""
     definition = pinned(session, enrollment)
-    timeline = project(definition, enrollment.state, now)
-    report = progress(definition, enrollment.state, now, timeline)
+    now_standing = standing(definition, enrollment.state, now)
+    tasks = session.exec(  # the columns these need only: no instructions or recorded values
+        select(*TASK_COLUMNS)
+        .where(StaffTask.enrollment_id == enrollment.id)
+        .order_by(col(StaffTask.updated_at), col(StaffTask.id))
+    ).all()
+    staff_ids = {t.engine_task: t.id for t in tasks if t.status in OPEN_TASK_STATUSES}
+    timeline = project(definition, enrollment.state, now).rows if with_timeline else None
     return EnrollmentDetail(
         id=enrollment.id,
         patient_id=enrollment.patient_id,
@@ -277,54 +340,64 @@ def _detail(session: Session, enrollment: Enrollment, now: datetime) -> Enrollme
         version=enrollment.pathway_version,
         status=enrollment.status,
         outcome=enrollment.outcome,
-        flag=report.flag,
+        flag=enrollment.flag,
         enrolled_at=enrollment.enrolled_at,
         updated_at=enrollment.updated_at,
         parameters=enrollment.parameters,
         progress=ProgressPublic(
-            done=report.done,
-            expected=report.expected,
-            phase=report.phase,
-            next_due=report.next_due,
-            projected_end=report.projected_end,
-            planned_end=report.planned_end,
-            current=list(report.current),
+            done=enrollment.steps_done,
+            expected=enrollment.steps_expected,
+            phase=enrollment.phase,
+            next_due=enrollment.next_due_at,
+            projected_end=enrollment.projected_end,
+            planned_end=now_standing.planned_end,
+            current=[
+                CurrentStep(**asdict(step), staff_task_id=staff_ids.get(step.task or ""))
+                for step in now_standing.current
+            ],
         ),
-        history=_ended_tasks(session, enrollment.id),
-        timeline=timeline.rows,
+        history=[_ended(task) for task in tasks if task.status in ("completed", "cancelled")],
+        timeline=timeline,
     )
 
 
-def _ending(task: StaffTask) -> str:
+TASK_COLUMNS = tuple(
+    col(getattr(StaffTask, name))
+    for name in (
+        "id",
+        "engine_task",
+        "step",
+        "title",
+        "role",
+        "pathway",
+        "status",
+        "status_reason",
+        "due_at",
+        "created_at",
+        "updated_at",
+    )
+)
+
+
+def _ending(task: Any) -> str:
     if task.status == "completed":
         return "completed"
     return "skipped" if (task.status_reason or "").startswith("skipped") else "cancelled"
 
 
-def _ended_tasks(session: Session, enrollment_id: str) -> list[TimelineRow]:
-    """The enrollment's finished staff tasks as timeline rows (the state keeps no history)."""
-    ended = session.exec(
-        select(StaffTask)
-        .where(
-            StaffTask.enrollment_id == enrollment_id,
-            col(StaffTask.status).in_(("completed", "cancelled")),
-        )
-        .order_by(col(StaffTask.updated_at), col(StaffTask.id))
+def _ended(task: Any) -> TimelineRow:
+    """A finished staff task as a timeline row (the state keeps no history)."""
+    return TimelineRow(
+        step=task.step,
+        title=task.title,
+        role=task.role,
+        kind="task",
+        pathway=task.pathway,
+        ready=task.created_at,
+        due=task.due_at,
+        done=task.updated_at,
+        ended=_ending(task),
     )
-    return [
-        TimelineRow(
-            step=task.step,
-            title=task.title,
-            role=task.role,
-            kind="task",
-            pathway=task.pathway,
-            ready=task.created_at,
-            due=task.due_at,
-            done=task.updated_at,
-            ended=_ending(task),
-        )
-        for task in ended
-    ]
 
 
 @router.post("/{enrollment_id}/events", status_code=202)

@@ -35,7 +35,7 @@ Mrn = Annotated[
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-def _may_see_patients(who: CallerDep) -> Principal:
+async def _may_see_patients(who: CallerDep) -> Principal:
     if not who.sees_patients():
         raise HTTPException(403, f"the {who.role} role may not see patients")
     return who

@@ -54,7 +54,11 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 
 
 def reading(engine: Engine) -> Engine:
-    """The same database for read-only work: on SQLite it takes no write lock."""
+    """The same database for read-only work: on SQLite it takes no write lock; on PostgreSQL
+    it runs in autocommit, so a read costs no BEGIN and no ROLLBACK round trip (at READ
+    COMMITTED, the default, each statement sees its own snapshot either way)."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(carepath_read_only=True, isolation_level="AUTOCOMMIT")
     return engine.execution_options(carepath_read_only=True)
 
 

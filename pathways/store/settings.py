@@ -7,10 +7,13 @@ Every variable is listed in docs/operations.md.
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_DATABASE = "sqlite:///carepath.db"
+MOST_API_PROCESSES = 4  # by default: each holds its own database pool
 SHORTEST_ADMIN_TOKEN = 16
 
 
@@ -28,6 +31,10 @@ class Settings(BaseSettings):
     quarantine_after: int = 5
     webhook_max_attempts: int = Field(default=12, ge=1)
     webhook_secret: str | None = None
+    # How long the API trusts a token it has checked (revocation takes effect within it).
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # `carepath api` processes; unset: the CPU cores this process may use, at most 4.
+    api_workers: int | None = Field(default=None, ge=1, le=32)
     # Sign-in with the hospital's OpenID Connect provider (api/oidc_settings.py); off without
     # an issuer.
     oidc_issuer: str | None = None
@@ -53,6 +60,12 @@ class Settings(BaseSettings):
         if token is not None and len(token) < SHORTEST_ADMIN_TOKEN:
             raise ValueError(f"must be {SHORTEST_ADMIN_TOKEN}+ characters")
         return token
+
+    def api_processes(self) -> int:
+        """How many processes `carepath api` runs."""
+        if self.api_workers is not None:
+            return self.api_workers
+        return max(1, min(MOST_API_PROCESSES, len(os.sched_getaffinity(0))))
 
 
 def settings() -> Settings:

@@ -44,8 +44,9 @@ def _listed(api: Api, caller: str = "navigator", **params: Any) -> list[dict[str
     return items
 
 
-def _detail(api: Api, enrollment_id: str) -> dict[str, Any]:
-    response = api.call("GET", f"/enrollments/{enrollment_id}", "dashboard")
+def _detail(api: Api, enrollment_id: str, *include: str) -> dict[str, Any]:
+    params = {"include": list(include)}
+    response = api.call("GET", f"/enrollments/{enrollment_id}", "dashboard", params=params)
     assert response.status_code == 200, response.text
     detail: dict[str, Any] = response.json()
     return detail
@@ -60,7 +61,7 @@ def test_a_navigator_enrols_a_registered_patient_and_reads_where_it_stands(api: 
     assert (body["patient_id"], body["pathway"], body["version"]) == (patient_id, "chemotherapy", 1)
     assert (body["status"], body["flag"], body["outcome"]) == ("active", "on_track", None)
     assert body["parameters"]["cycles"] == 2 and body["parameters"]["cycle_length"] == "P21D"
-    assert body["progress"]["phase"] == "Baseline work-up" and body["timeline"]
+    assert body["progress"]["phase"] == "Baseline work-up" and body["timeline"] is None
     read = _detail(api, body["id"])
     assert {key: read[key] for key in ("id", "status", "parameters", "enrolled_at")} == {
         key: body[key] for key in ("id", "status", "parameters", "enrolled_at")
@@ -68,13 +69,16 @@ def test_a_navigator_enrols_a_registered_patient_and_reads_where_it_stands(api: 
 
 
 def test_the_detail_shows_progress_and_the_projected_timeline(api: Api) -> None:
-    detail = _detail(api, _enrolled(api))
+    detail = _detail(api, _enrolled(api), "timeline")
     progress = detail["progress"]
     assert progress["phase"] == "Baseline work-up"
     assert progress["expected"] > progress["done"] == 0
     assert progress["projected_end"] and progress["planned_end"]
     labs = next(step for step in progress["current"] if step["step"] == "baseline_labs")
     assert (labs["kind"], labs["pathway"]) == ("task", "chemotherapy@1") and labs["task"]
+    data = {"data": {"anc": 2000, "platelets": 150000}}
+    completed = api.call("POST", f"/tasks/{labs['staff_task_id']}/complete", "lab", json=data)
+    assert completed.status_code == 202, completed.text
     assert progress["next_due"] == min(s["due"] for s in progress["current"] if s["due"])
     rows = detail["timeline"]
     assert {"baseline_labs", "infusion"} <= {row["step"] for row in rows}
@@ -276,7 +280,7 @@ def test_progress_columns_move_as_tasks_are_completed(api: Api) -> None:
     )
     assert done["ready"] <= done["done"]
     assert "baseline_imaging" not in {
-        row["step"] for row in _detail(api, enrollment_id)["timeline"]
+        row["step"] for row in _detail(api, enrollment_id, "timeline")["timeline"]
     }
 
 
@@ -386,7 +390,7 @@ def test_a_withdrawn_enrollment_is_completed_with_nothing_left_to_do(api: Api) -
     response = api.call("POST", f"/enrollments/{enrollment_id}/withdraw", json=withdraw)
     assert response.status_code == 202
     assert api.work() == 1
-    detail = _detail(api, enrollment_id)
+    detail = _detail(api, enrollment_id, "timeline")
     assert (detail["status"], detail["flag"]) == ("withdrawn", "completed")
     progress = detail["progress"]
     assert progress["current"] == [] and progress["expected"] == progress["done"]

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, column, insert, table
 from sqlmodel import Session, select
 
+from api.credentials import RecentTokens
 from pathways.cli import cli
 from pathways.library import load
 from pathways.roles import PRIVILEGED_ROLES, STAFF_ROLES, known_role
@@ -74,6 +75,22 @@ def test_a_revoked_token_is_refused_with_401_saying_so(api: Api) -> None:
     refused = _as(api, token)
     assert refused.status_code == 401
     assert "this token was revoked on" in refused.json()["detail"]
+
+
+def test_a_token_revoked_while_in_use_is_refused_once_the_cache_window_ends(api: Api) -> None:
+    ticks = [0.0]
+    api.client.app.state.credentials = RecentTokens(5, clock=lambda: ticks[0])  # type: ignore[attr-defined]
+    token = _stored(api.engine, "lab")
+    assert _as(api, token).status_code == 200
+    with SqlAlchemyUnitOfWork(api.engine) as uow:
+        row = uow.session.exec(select(ApiToken).where(ApiToken.token_hash == digest(token))).one()
+        row.revoked_at = datetime.now(UTC)
+        uow.commit()
+    ticks[0] = 4.0  # within the documented window the checked token still stands...
+    assert _as(api, token).status_code == 200
+    ticks[0] = 5.0  # ...and not a moment after it
+    refused = _as(api, token)
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
 
 
 def test_a_token_lives_ninety_days_unless_told_and_never_over_a_year(engine: Engine) -> None:

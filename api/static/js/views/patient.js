@@ -14,7 +14,7 @@ export function patientView(id) {
   const pollers = [];
   const refresh = () => pollers.forEach((p) => p.now());
 
-  pollers.push(poll(`/enrollments/${id}`, (detail) => {
+  pollers.push(poll(`/enrollments/${id}?include=timeline`, (detail) => {
     head.replaceChildren(...header(detail, refresh));
     chart.replaceChildren(h("h2", {}, "Pathway timeline"), gantt(detail));
     if (!session.may("queue")) tasks.replaceChildren(...currentSteps(detail));
