@@ -9,9 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from api.accepted import EventAccepted
 from api.cursors import decoded, encoded
@@ -30,7 +28,7 @@ from api.security import PRIVILEGED, Principal
 from pathways.model import Field as Declared
 from pathways.service.commands import ClaimTask, CompleteTask, ReassignTask, SkipTask
 from pathways.store.enrollments import NotFound
-from pathways.store.staff_tasks import task_form
+from pathways.store.staff_tasks import queue, task_form
 from pathways.store.tables import (
     OPEN_TASK_STATUSES,
     Enrollment,
@@ -174,13 +172,21 @@ def list_tasks(
         role = who.role
     elif role is None and assignee is None and enrollment is None:
         raise HTTPException(422, "give role, assignee or enrollment, e.g. /tasks?role=lab")
-    query = queue_query(
-        now, role=role, assignee=assignee, enrollment=enrollment, status=status, overdue=overdue
-    )
+    after = None
     if cursor is not None:
-        after = decoded(cursor, {"due": "time", "rank": "integer", "id": "text"})
-        query = query.where(queue_key() > (after["due"], after["rank"], after["id"]))
-    rows = list(db.exec(query.limit(limit + 1)))
+        position = decoded(cursor, {"due": "time", "rank": "integer", "id": "text"})
+        after = (position["due"], position["rank"], position["id"])
+    rows = queue(
+        db,
+        now,
+        role=role,
+        assignee=assignee,
+        enrollment=enrollment,
+        status=status,
+        overdue=overdue,
+        after=after,
+        limit=limit + 1,
+    )
     items = [TaskOut.model_validate(_public(task, now)) for task in rows[:limit]]
     more = len(rows) > limit
     return TaskPage(items=items, next_cursor=_cursor_after(rows[limit - 1]) if more else None)
@@ -188,41 +194,6 @@ def list_tasks(
 
 def _cursor_after(task: StaffTask) -> str:
     return encoded({"due": task.due_at, "rank": task.priority_rank, "id": task.id})
-
-
-def queue_key() -> Any:
-    """The queue's order, as ix_task_open_role_queue and ix_task_open_assignee_queue hold it
-    after their first column: due (never null for a task), then urgency, then id."""
-    return tuple_(col(StaffTask.due_at), col(StaffTask.priority_rank), col(StaffTask.id))
-
-
-def queue_query(
-    now: datetime,
-    *,
-    role: str | None = None,
-    assignee: str | None = None,
-    enrollment: str | None = None,
-    status: str | None = None,
-    overdue: bool = False,
-) -> SelectOfScalar[StaffTask]:
-    """Open tasks for a role, a person or an enrollment in queue order, ready for a keyset.
-
-    The filters of pathways.store.staff_tasks.queue, which takes no cursor; the order is the
-    same, so the partial queue indexes answer the page and the keyset condition alike."""
-    query = select(StaffTask)
-    if role is not None:
-        query = query.where(StaffTask.role == role)
-    if assignee is not None:
-        query = query.where(StaffTask.assignee == assignee)
-    if enrollment is not None:
-        query = query.where(StaffTask.enrollment_id == enrollment)
-    if status is not None:
-        query = query.where(StaffTask.status == status)
-    else:
-        query = query.where(col(StaffTask.status).in_(OPEN_TASK_STATUSES))
-    if overdue:
-        query = query.where(StaffTask.due_at < now)
-    return query.order_by(col(StaffTask.due_at), col(StaffTask.priority_rank), col(StaffTask.id))
 
 
 @router.get("/{task_id}")

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlmodel import select
 
-from api.routes.tasks import queue_key, queue_query
 from pathways.store.database import database_engine, upgrade
+from pathways.store.staff_tasks import queue_query
 from pathways.store.tables import StaffTask
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 from tests import writes
@@ -198,7 +198,7 @@ def test_a_later_page_of_a_role_queue_is_read_from_its_index_without_a_sort(
     engine = database_engine(postgres_url)
     after = (writes.now(), 1, "some-task")
     for who in ({"role": "lab"}, {"assignee": "dr.wu"}):
-        query = queue_query(writes.now(), **who).where(queue_key() > after).limit(51)
+        query = queue_query(writes.now(), after=after, **who).limit(51)
         compiled = query.compile(
             dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
         )
