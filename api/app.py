@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi import Depends, FastAPI, HTTPException
 from sqlalchemy import Engine, text
 
-from api import etag, problems, web
+from api import docs_ui, etag, openapi, problems, web
 from api.credentials import RecentTokens
 from api.edge import RequestGuard, max_body_bytes
 from api.logs import AccessLog
@@ -56,7 +56,10 @@ def create_app(
         version="0.1.0",
         description="Care pathways for spinal-cancer treatment",
         dependencies=[Depends(refuse_unknown_query)],  # a misspelt filter is no filter
+        docs_url=None,  # api/docs_ui.py serves /docs from the package, not a CDN
+        redoc_url=None,  # one vendored viewer is enough: Swagger UI shows the same schema
     )
+    openapi.install(app)  # the bearer scheme and every error, as problems, in /openapi.json
     app.state.engine = engine  # reads
     # writes: each a command run by its one handler, on the app's one clock
     app.state.service = Service.on(engine, enqueue=enqueue, clock=clock)
@@ -88,6 +91,7 @@ def create_app(
     ):
         app.include_router(module.router)
     web.install(app)
+    docs_ui.install(app)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:

@@ -28,6 +28,52 @@ TITLES = {
     503: "Unavailable",
 }
 
+# The body `problem` below writes, as JSON Schema: what /openapi.json promises for every error.
+# `type` is always about:blank (the status and its title say what kind of problem it is);
+# members beyond RFC 9457's are present only for the errors that carry them.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An error, as RFC 9457 problem details: `detail` says what to fix.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string", "const": "about:blank"},
+        "title": {"type": "string", "examples": ["Not found"]},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "examples": ["no enrollment 3f2a..."]},
+        "instance": {"type": "string", "description": "the path asked for"},
+        "errors": {
+            "description": "each field refused (a request that does not validate, 422)",
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "field": {
+            "description": "the part of the request refused before any route read it "
+            "(body, path, query.NAME)",
+            "type": "string",
+        },
+        "problems": {
+            "description": "each problem of a pathway definition refused (422)",
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["line", "column", "where", "message", "hint"],
+                "properties": {
+                    "line": {"type": "integer"},
+                    "column": {"type": "integer"},
+                    "where": {"type": "string"},
+                    "message": {"type": "string"},
+                    "hint": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
 
 def problem(
     status: int,

@@ -7,16 +7,15 @@ Rows hold ids and codes only (no PHI), so reading them is not itself audited.
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import AfterValidator, BaseModel
 from sqlmodel import col, select
 
+from api.cursors import number, numbered
 from api.deps import Auditor, SessionDep
 from pathways.store.tables import AuditLog
 
 router = APIRouter(prefix="/audit", tags=["audit"])
-
-BAD_CURSOR = "cursor is not one this API issued (give the next_cursor of a previous page)"
 
 
 def _aware(moment: datetime) -> datetime:
@@ -51,18 +50,6 @@ class AuditPage(BaseModel):
     next_cursor: str | None
 
 
-def _before(cursor: str) -> int:
-    digits = cursor[1:]
-    # At most 18 digits: any id the database can hold, and no overflow in the query.
-    if (
-        not cursor.startswith("a")
-        or not (digits.isascii() and digits.isdigit())
-        or len(digits) > 18
-    ):
-        raise HTTPException(422, BAD_CURSOR)
-    return int(digits)
-
-
 @router.get("")
 def read_audit(
     who: Auditor,
@@ -88,8 +75,8 @@ def read_audit(
     if since is not None:
         query = query.where(col(AuditLog.at) >= since)
     if cursor is not None:
-        query = query.where(col(AuditLog.id) < _before(cursor))
+        query = query.where(col(AuditLog.id) < number(cursor, "a"))
     rows = list(db.exec(query.order_by(col(AuditLog.id).desc()).limit(limit + 1)))
     items = [AuditEntryOut.model_validate(row, from_attributes=True) for row in rows[:limit]]
     more = len(rows) > limit
-    return AuditPage(items=items, next_cursor=f"a{items[-1].id}" if more else None)
+    return AuditPage(items=items, next_cursor=numbered("a", items[-1].id) if more else None)

@@ -6,10 +6,11 @@ Ids and codes only (no PHI). Poll with the `next_cursor` of the last page as `af
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
+from api.cursors import number, numbered
 from api.deps import NowDep, Reader, SessionDep
 from pathways.store.tables import ChangeLog
 
@@ -21,8 +22,6 @@ router = APIRouter(prefix="/changes", tags=["changes"])
 # margin (and stopping at the first newer one) leaves every transaction that long to commit
 # before its neighbours are handed out; a write transaction of the store takes milliseconds.
 VISIBILITY_MARGIN = timedelta(seconds=2)
-BAD_CURSOR = "cursor is not one this API issued (give the next_cursor of a previous page)"
-LARGEST_ID = 2**63 - 1
 
 
 class ChangeOut(BaseModel):
@@ -44,21 +43,6 @@ class ChangePage(BaseModel):
     next_cursor: str
 
 
-def _cursor(change_id: int) -> str:
-    return f"c{change_id}"
-
-
-def _after(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    digits = cursor[1:]
-    if not cursor.startswith("c") or not digits.isdigit() or not digits.isascii():
-        raise HTTPException(422, BAD_CURSOR)
-    if len(digits) > 19 or int(digits) > LARGEST_ID:  # beyond 64 bits: never issued
-        raise HTTPException(422, BAD_CURSOR)
-    return int(digits)
-
-
 @router.get("")
 def list_changes(
     who: Reader,
@@ -68,7 +52,7 @@ def list_changes(
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> ChangePage:
     """Changes with an id after the cursor (none: from the start), in id order."""
-    last = _after(after)
+    last = 0 if after is None else number(after, "c")
     settled = now - VISIBILITY_MARGIN
     rows = db.exec(
         select(ChangeLog).where(col(ChangeLog.id) > last).order_by(col(ChangeLog.id)).limit(limit)
@@ -80,4 +64,4 @@ def list_changes(
         assert row.id is not None
         items.append(ChangeOut.model_validate(row, from_attributes=True))
         last = row.id
-    return ChangePage(items=items, next_cursor=_cursor(last))
+    return ChangePage(items=items, next_cursor=numbered("c", last))

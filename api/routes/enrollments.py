@@ -4,9 +4,6 @@ Events are stored, then applied by a worker after the commit; the engine decides
 each applies, so a 202 means "accepted for the worker", never "applied".
 """
 
-import base64
-import binascii
-import json
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -17,6 +14,7 @@ from sqlalchemy import and_, exists, or_
 from sqlmodel import Session, col, select
 
 from api.accepted import EventAccepted
+from api.cursors import decoded, encoded
 from api.deps import Navigator, NowDep, PatientViewDep, Reader, ServiceDep, SessionDep
 from api.etag import if_unchanged, tag, validator
 from api.security import Permission
@@ -40,7 +38,6 @@ Key = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Status = Literal["active", "on_hold", "completed", "stopped", "withdrawn"]
 Flag = Literal["on_track", "at_risk", "overdue", "on_hold", "completed"]
-BAD_CURSOR = "cursor is not one this API issued"
 
 
 class EnrollmentCreate(BaseModel):
@@ -235,21 +232,12 @@ def list_enrollments(
 
 
 def _encoded(row: Enrollment) -> str:
-    due = row.next_due_at.isoformat() if row.next_due_at else None
-    raw = json.dumps({"due": due, "id": row.id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encoded({"due": row.next_due_at, "id": row.id})
 
 
 def _decoded(cursor: str) -> tuple[datetime | None, str]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        due = None if raw["due"] is None else datetime.fromisoformat(raw["due"])
-        last_id = raw["id"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as error:
-        raise HTTPException(422, BAD_CURSOR) from error
-    if not isinstance(last_id, str) or (due is not None and due.tzinfo is None):
-        raise HTTPException(422, BAD_CURSOR)
-    return due, last_id
+    position = decoded(cursor, {"due": "time?", "id": "text"})
+    return position["due"], position["id"]
 
 
 def _name_patients(db: Session, items: list[EnrollmentSummary], ids: set[str]) -> None:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
+from api.cursors import number, numbered
 from api.deps import PatientViewDep, Reader, SessionDep
 from pathways.store.enrollments import NotFound
 from pathways.store.tables import Enrollment, PathwayEvent
@@ -30,6 +31,14 @@ class EventOut(BaseModel):
     outcome: Outcome
     reason: str | None
     data: dict[str, Any] | None = None  # for roles that may see patients
+
+
+class EventPage(BaseModel):
+    """A page of the event log, newest first; pass `next_cursor` back as `cursor` (null: the
+    oldest event, the enrolment, is on this page)."""
+
+    items: list[EventOut]
+    next_cursor: str | None
 
 
 def event_out(event: PathwayEvent, with_data: bool = False) -> EventOut:
@@ -57,16 +66,17 @@ def list_events(
     db: SessionDep,
     view: PatientViewDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[EventOut]:
+    cursor: Annotated[str | None, Query(min_length=2, max_length=40)] = None,
+) -> EventPage:
     """The newest events first (enrolment included), each with its outcome."""
     enrollment = db.get(Enrollment, enrollment_id)
     if enrollment is None:
         raise NotFound(f"no enrollment {enrollment_id}")
     with_data = view.shows(enrollment.patient_id)
-    rows = db.exec(
-        select(PathwayEvent)
-        .where(PathwayEvent.enrollment_id == enrollment_id)
-        .order_by(col(PathwayEvent.id).desc())
-        .limit(limit)
-    )
-    return [event_out(row, with_data=with_data) for row in rows]
+    query = select(PathwayEvent).where(PathwayEvent.enrollment_id == enrollment_id)
+    if cursor is not None:  # ids only grow: older events are those with a smaller id
+        query = query.where(col(PathwayEvent.id) < number(cursor, "e"))
+    rows = list(db.exec(query.order_by(col(PathwayEvent.id).desc()).limit(limit + 1)))
+    items = [event_out(row, with_data=with_data) for row in rows[:limit]]
+    more = len(rows) > limit
+    return EventPage(items=items, next_cursor=numbered("e", items[-1].event) if more else None)

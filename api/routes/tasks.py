@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import Session, col, select
 
 from api.accepted import EventAccepted
+from api.cursors import decoded, encoded
 from api.deps import (
     Navigator,
     NowDep,
@@ -60,6 +61,13 @@ class TaskOut(BaseModel):
     overdue: bool
     record_fields: list[str]
     instructions: str
+
+
+class TaskPage(BaseModel):
+    """A page of a queue; pass `next_cursor` back as `cursor` for the next (null: the last)."""
+
+    items: list[TaskOut]
+    next_cursor: str | None
 
 
 class StatusChangeOut(BaseModel):
@@ -155,7 +163,8 @@ def list_tasks(
     overdue: bool = False,
     enrollment: Annotated[str | None, Query(min_length=1, max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[TaskOut]:
+    cursor: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
+) -> TaskPage:
     """A role's, a person's or an enrollment's open tasks: soonest due (overdue) first."""
     if who.role not in PRIVILEGED:
         if role not in (None, who.role):
@@ -163,6 +172,10 @@ def list_tasks(
         role = who.role
     elif role is None and assignee is None and enrollment is None:
         raise HTTPException(422, "give role, assignee or enrollment, e.g. /tasks?role=lab")
+    after = None
+    if cursor is not None:
+        position = decoded(cursor, {"due": "time", "rank": "integer", "id": "text"})
+        after = (position["due"], position["rank"], position["id"])
     rows = queue(
         db,
         now,
@@ -171,9 +184,16 @@ def list_tasks(
         enrollment=enrollment,
         status=status,
         overdue=overdue,
-        limit=limit,
+        after=after,
+        limit=limit + 1,
     )
-    return [TaskOut.model_validate(_public(task, now)) for task in rows]
+    items = [TaskOut.model_validate(_public(task, now)) for task in rows[:limit]]
+    more = len(rows) > limit
+    return TaskPage(items=items, next_cursor=_cursor_after(rows[limit - 1]) if more else None)
+
+
+def _cursor_after(task: StaffTask) -> str:
+    return encoded({"due": task.due_at, "rank": task.priority_rank, "id": task.id})
 
 
 @router.get("/{task_id}")

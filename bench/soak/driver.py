@@ -201,7 +201,7 @@ class Driver:
         found = client.get("/tasks", params={"enrollment": enrollment})
         if found.status_code != 200:
             return
-        ready = [t for t in found.json() if t["status"] in ("ready", "in-progress")]
+        ready = [t for t in found.json()["items"] if t["status"] in ("ready", "in-progress")]
         if not ready:
             return  # waiting on a timer, or on hold
         task = rng.choice(ready)

@@ -7,7 +7,9 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from pathways.model import Field, Handler, Task
 from pathways.runtime.checks import check_recorded
@@ -151,6 +153,9 @@ def cancel_task(
     return skip_task(uow, task_id, f"cancelled: {reason}", actor, now)
 
 
+QueuePosition = tuple[datetime, int, str]  # due, priority rank, id: a queue's keyset
+
+
 def queue(
     session: Session,
     now: datetime,
@@ -160,9 +165,36 @@ def queue(
     enrollment: str | None = None,
     status: str | None = None,
     overdue: bool = False,
+    after: QueuePosition | None = None,
     limit: int = 50,
 ) -> list[StaffTask]:
-    """Open tasks for a role, a person or an enrollment, due first, then by priority."""
+    """Open tasks for a role, a person or an enrollment, due first, then by priority; the
+    page after `after` (the last row of the previous page) when given."""
+    query = queue_query(
+        now,
+        role=role,
+        assignee=assignee,
+        enrollment=enrollment,
+        status=status,
+        overdue=overdue,
+        after=after,
+    )
+    return list(session.exec(query.limit(limit)))
+
+
+def queue_query(
+    now: datetime,
+    *,
+    role: str | None = None,
+    assignee: str | None = None,
+    enrollment: str | None = None,
+    status: str | None = None,
+    overdue: bool = False,
+    after: QueuePosition | None = None,
+) -> SelectOfScalar[StaffTask]:
+    """The query of `queue`, unlimited. Its order is the one ix_task_open_role_queue and
+    ix_task_open_assignee_queue hold after their first column, so those partial indexes
+    answer a page and its keyset condition alike, without a sort."""
     query = select(StaffTask)
     if role is not None:
         query = query.where(StaffTask.role == role)  # ix_task_open_role_queue
@@ -176,10 +208,11 @@ def queue(
         query = query.where(col(StaffTask.status).in_(OPEN_TASK_STATUSES))
     if overdue:
         query = query.where(StaffTask.due_at < now)  # ix_task_overdue
-    query = query.order_by(
-        col(StaffTask.due_at), col(StaffTask.priority_rank), col(StaffTask.id)
-    ).limit(limit)
-    return list(session.exec(query))
+    # due (never null for a task), then urgency, then id
+    key = tuple_(col(StaffTask.due_at), col(StaffTask.priority_rank), col(StaffTask.id))
+    if after is not None:
+        query = query.where(key > after)
+    return query.order_by(*key.clauses)
 
 
 def escalate_overdue(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 200) -> int:

@@ -1,7 +1,8 @@
 """The dashboard's figures, computed by a sweep and stored, so that reading them scans nothing.
 
 Counting enrollments by pathway, status and flag, overdue tasks by role, the days from
-enrolment to first treatment and the on-time rate costs whole-table aggregates: at 100k
+enrolment to first treatment and the on-time rate costs whole-table aggregates (the next
+board's agenda, pathways/store/board.py, is stored with them): at 100k
 enrollments and 1M tasks, seconds per request under load. The summary sweep computes them
 here every CAREPATH_DASHBOARD_SUMMARY_SECONDS into one `dashboard_summary` row; GET /dashboard
 reads that row and says how old it is.
@@ -26,6 +27,7 @@ from sqlalchemy import case, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from pathways.store.board import next_board
 from pathways.store.tables import DashboardSummary, Enrollment, StaffTask
 
 SCOPE = "clinic"  # the one summary: the whole clinic
@@ -51,8 +53,16 @@ def compute_summary(session: Session, now: datetime) -> Summary:
             "overdue_tasks_by_role": _overdue(session, now),
             "days_to_first_treatment": _first_treatment(session),
             "on_time": _on_time(session, now),
+            "next_tumour_board": next_board(session, now),
         },
     )
+
+
+def summary_computed_at(session: Session) -> datetime | None:
+    """When the stored summary was computed (None: never), without reading its figures."""
+    return session.exec(
+        select(DashboardSummary.computed_at).where(DashboardSummary.scope == SCOPE)
+    ).first()
 
 
 def stored_summary(session: Session) -> Summary | None:

@@ -234,7 +234,7 @@ def test_the_library_draws_each_pathway_and_the_board_agenda_is_shown(
     emery = next(
         item for item in server.api("GET", "/enrollments", params={"text": "Emery"}).json()["items"]
     )
-    for task in server.api("GET", "/tasks", params={"enrollment": emery["id"]}).json():
+    for task in server.api("GET", "/tasks", params={"enrollment": emery["id"]}).json()["items"]:
         done = server.api("POST", f"/tasks/{task['id']}/complete", json={"data": {}})
         assert done.status_code == 202, done.text
     page.click("[data-nav=board]")

@@ -33,7 +33,7 @@ def _raw(api: Api, path: str, text: str | bytes, role: str = "navigator") -> Any
 def _stored_events(api: Api, enrollment_id: str) -> list[str]:
     history = api.call("GET", f"/enrollments/{enrollment_id}/events")
     assert history.status_code == 200
-    return [event["type"] for event in history.json()]
+    return [event["type"] for event in history.json()["items"]]
 
 
 # -- NUL characters and lone surrogates ---------------------------------------------------------
@@ -220,7 +220,7 @@ def test_an_event_stored_while_the_broker_is_down_is_still_accepted(
             f"/enrollments/{enrollment_id}/events", json=HOLD, headers=api.headers("navigator")
         )
     assert (response.status_code, response.json()["created"]) == (202, True)
-    history = api.call("GET", f"/enrollments/{enrollment_id}/events").json()
+    history = api.call("GET", f"/enrollments/{enrollment_id}/events").json()["items"]
     assert (history[0]["type"], history[0]["outcome"]) == ("hold", "waiting")
     # The operators learn which event waits for the sweep; never what it says.
     assert f"event {response.json()['event']} of enrollment {enrollment_id}" in caplog.text

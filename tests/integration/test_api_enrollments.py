@@ -264,7 +264,7 @@ def test_progress_columns_move_as_tasks_are_completed(api: Api) -> None:
     [before] = _listed(api)
     [task] = [
         t
-        for t in api.call("GET", "/tasks", params={"enrollment": enrollment_id}).json()
+        for t in api.call("GET", "/tasks", params={"enrollment": enrollment_id}).json()["items"]
         if t["step"] == "baseline_imaging"
     ]
     completed = api.call("POST", f"/tasks/{task['id']}/complete", "radiology", json={"data": {}})

@@ -38,7 +38,7 @@ def test_the_lab_queue_lists_baseline_labs_without_patient_names(api: Api) -> No
     api.enrolled()
     response = api.call("GET", "/tasks", "lab")
     assert response.status_code == 200
-    [task] = response.json()
+    [task] = response.json()["items"]
     assert (task["step"], task["role"], task["status"]) == ("baseline_labs", "lab", "ready")
     assert task["record_fields"] == ["anc", "platelets"]
     assert task["assignee"] is None and task["overdue"] is False
@@ -52,14 +52,14 @@ def test_a_navigators_queue_is_soonest_due_first(api: Api) -> None:
         labs.role, labs.due_at = "radiology", labs.due_at + timedelta(days=30)
         uow.session.add(labs)
         uow.commit()
-    listed = api.call("GET", "/tasks", params={"role": "radiology"}).json()
+    listed = api.call("GET", "/tasks", params={"role": "radiology"}).json()["items"]
     assert [task["step"] for task in listed] == ["baseline_imaging", "baseline_labs"]
 
 
 def test_a_navigator_must_name_a_role_or_an_assignee(api: Api) -> None:
     api.enrolled()
     _problem(api.call("GET", "/tasks"), 422, "give role, assignee or enrollment")
-    listed = api.call("GET", "/tasks", "admin", params={"role": "oncology_nurse"}).json()
+    listed = api.call("GET", "/tasks", "admin", params={"role": "oncology_nurse"}).json()["items"]
     assert [task["step"] for task in listed] == ["teaching"]
 
 
@@ -69,7 +69,7 @@ def test_staff_see_only_their_own_roles_queue(api: Api) -> None:
     _problem(response, 403, "the lab role may only see the lab queue")
     _problem(api.call("GET", "/tasks", "dashboard"), 403, "the dashboard role may not queue")
     response = api.call("GET", "/tasks", "lab", params={"role": "lab"})
-    assert [task["step"] for task in response.json()] == ["baseline_labs"]
+    assert [task["step"] for task in response.json()["items"]] == ["baseline_labs"]
 
 
 def test_the_overdue_filter_lists_only_tasks_past_due(api: Api) -> None:
@@ -79,10 +79,10 @@ def test_the_overdue_filter_lists_only_tasks_past_due(api: Api) -> None:
         labs.due_at = writes.now() - timedelta(hours=1)
         uow.session.add(labs)
         uow.commit()
-    [late] = api.call("GET", "/tasks", "lab", params={"overdue": "true"}).json()
+    [late] = api.call("GET", "/tasks", "lab", params={"overdue": "true"}).json()["items"]
     assert (late["step"], late["overdue"]) == ("baseline_labs", True)
     params = {"role": "radiology", "overdue": "true"}
-    assert api.call("GET", "/tasks", params=params).json() == []
+    assert api.call("GET", "/tasks", params=params).json()["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_claiming_puts_the_task_in_progress_with_the_caller_as_assignee(api: Api
     response = api.call("POST", f"/tasks/{labs}/claim", "lab")
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["assignee"]) == ("in-progress", "lab.tester")
-    mine = api.call("GET", "/tasks", params={"assignee": "lab.tester"}).json()
+    mine = api.call("GET", "/tasks", params={"assignee": "lab.tester"}).json()["items"]
     assert [task["id"] for task in mine] == [labs]
 
 
@@ -149,7 +149,7 @@ def test_completing_labs_closes_the_task_once_a_worker_applies_it(api: Api) -> N
     assert [change["status"] for change in task["history"]] == ["ready", "in-progress", "completed"]
     assert task["history"][-1]["actor"] == "lab.tester"
     assert [e["outcome"] for e in task["events"]] == ["applied"]
-    assert api.call("GET", "/tasks", "lab").json() == []
+    assert api.call("GET", "/tasks", "lab").json()["items"] == []
     again = api.call("POST", f"/tasks/{labs}/complete", "lab", json={"data": LABS})
     _problem(again, 409, "is completed")
 
@@ -222,7 +222,7 @@ def test_a_task_on_hold_with_its_enrollment_cannot_be_claimed(api: Api) -> None:
     event = {"type": "hold", "data": {"reason": "admitted"}, "idempotency_key": "h1"}
     api.call("POST", f"/enrollments/{enrollment_id}/events", json=event)
     api.work()
-    [held] = api.call("GET", "/tasks", "lab").json()
+    [held] = api.call("GET", "/tasks", "lab").json()["items"]
     assert (held["status"], held["status_reason"]) == ("on-hold", "enrollment on hold")
     _problem(api.call("POST", f"/tasks/{held['id']}/claim", "lab"), 409, "is on hold")
 
@@ -303,12 +303,12 @@ def test_a_task_carries_its_form_as_the_pathway_declares_it(api: Api) -> None:
 
 def test_an_enrollments_open_tasks_are_listed_for_its_patient_view(api: Api) -> None:
     first, second = api.enrolled("MRN-F1"), api.enrolled("MRN-F2")
-    listed = api.call("GET", "/tasks", params={"enrollment": first}).json()
+    listed = api.call("GET", "/tasks", params={"enrollment": first}).json()["items"]
     assert {task["enrollment_id"] for task in listed} == {first}
     assert {task["step"] for task in listed} >= {"baseline_labs", "baseline_imaging"}
     assert all(task["enrollment_id"] != second for task in listed)
     # staff still see only their own role's part of it
-    mine = api.call("GET", "/tasks", "lab", params={"enrollment": first}).json()
+    mine = api.call("GET", "/tasks", "lab", params={"enrollment": first}).json()["items"]
     assert [task["step"] for task in mine] == ["baseline_labs"]
 
 

@@ -214,9 +214,9 @@ def test_what_an_event_recorded_is_hidden_from_staff_without_work_for_the_patien
     api: Api,
 ) -> None:
     _, other = _patients(api)
-    events = api.call("GET", f"/enrollments/{other}/events", "lab").json()
+    events = api.call("GET", f"/enrollments/{other}/events", "lab").json()["items"]
     assert events and all(event["data"] is None for event in events)
-    mine = api.call("GET", f"/enrollments/{other}/events").json()
+    mine = api.call("GET", f"/enrollments/{other}/events").json()["items"]
     assert all(event["data"] is not None for event in mine)
 
 

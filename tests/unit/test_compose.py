@@ -54,7 +54,20 @@ def test_secrets_come_from_the_environment_with_no_default() -> None:
         assert uses, secret
         assert all(use.startswith(":?") for use in uses), f"{secret} must be required: {uses}"
     api_env = _stack()["services"]["api"]["environment"]
-    assert set(api_env) == {"CAREPATH_DATABASE_URL", "CAREPATH_BROKER_URL", "CAREPATH_ADMIN_TOKEN"}
+    assert set(api_env) == {
+        "CAREPATH_DATABASE_URL",
+        "CAREPATH_BROKER_URL",
+        "CAREPATH_ADMIN_TOKEN",
+        "CAREPATH_API_WORKERS",
+    }
+
+
+def test_compose_runs_more_than_one_api_process_and_lets_the_operator_choose() -> None:
+    from pathways.store.settings import Settings
+
+    workers = _stack()["services"]["api"]["environment"]["CAREPATH_API_WORKERS"]
+    assert workers == "${CAREPATH_API_WORKERS:-4}"
+    assert Settings(api_workers=int(workers.split(":-")[1].rstrip("}"))).api_processes() == 4
 
 
 def _queues(command: list[str]) -> set[str]:

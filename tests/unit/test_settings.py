@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
 from pathways.cli import cli
-from pathways.store.settings import EMBEDDED_DATABASE, settings
+from pathways.store.settings import EMBEDDED_DATABASE, Settings, settings
 
 
 def test_without_environment_the_embedded_defaults_apply(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,3 +71,17 @@ def test_the_dashboard_summary_interval_is_a_setting_above_zero(
     result = CliRunner().invoke(cli, ["up"])
     assert result.exit_code == 2
     assert "CAREPATH_DASHBOARD_SUMMARY_SECONDS: Input should be greater than 0" in result.output
+
+
+def test_the_api_runs_a_process_per_core_up_to_four_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(16)))
+    assert Settings().api_processes() == 4  # each holds a database pool: not one per core
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    assert Settings().api_processes() == 1
+    monkeypatch.setenv("CAREPATH_API_WORKERS", "6")
+    assert Settings().api_processes() == 6
+    monkeypatch.setenv("CAREPATH_API_WORKERS", "0")
+    with pytest.raises(ValidationError, match="api_workers"):
+        Settings()

@@ -20,13 +20,13 @@ export function patientView(id) {
     if (!session.may("queue")) tasks.replaceChildren(...currentSteps(detail));
   }, { onError: (error) => banner(error.message) }));
   if (session.may("queue")) {
-    pollers.push(poll(`/tasks?enrollment=${encodeURIComponent(id)}&limit=100`, (open) => {
+    pollers.push(poll(`/tasks?enrollment=${encodeURIComponent(id)}&limit=100`, ({ items: open }) => {
       if (tasks.querySelector("form")) return false; // not while a form is being filled in
       tasks.replaceChildren(...(open.length ? open.map((t) => taskCard(t, { onChange: refresh })) : [h("p", { class: "muted" }, "No open tasks.")]));
     }, { onError: (error) => banner(error.message) }));
   }
-  pollers.push(poll(`/enrollments/${id}/events?limit=100`, (events) => {
-    history.replaceChildren(...events.map(eventItem));
+  pollers.push(poll(`/enrollments/${id}/events?limit=100`, ({ items: events }) => {
+    history.replaceChildren(...events.map(eventItem)); // the newest 100
   }, { onError: (error) => banner(error.message) }));
 
   const node = h(

@@ -76,7 +76,7 @@ export function patientsView() {
     const overdueTasks = dashboard.overdue_tasks_by_role.reduce((sum, r) => sum + r.tasks, 0);
     const { median, p90 } = dashboard.days_to_first_treatment;
     const onTime = dashboard.on_time.rate;
-    const age = Math.round(dashboard.age_seconds);
+    const age = Math.max(0, Math.round((Date.now() - Date.parse(dashboard.as_of)) / 1000));
     stats.replaceChildren(
       ...Object.entries(FLAG_LABELS).map(([flag, label]) =>
         h("div", { class: `stat ${flag}`, "data-stat": flag }, h("b", {}, byFlag[flag] || 0), h("span", {}, label)),

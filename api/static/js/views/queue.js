@@ -19,8 +19,9 @@ export function queueView() {
     return `/tasks?${query}`;
   }
 
-  const render = (open) => {
+  const render = (page) => {
     if (list.querySelector("form")) return false; // not while a form is being filled in
+    const open = page.items; // the first page: the 100 due soonest
     list.replaceChildren(
       ...(open.length
         ? open.map((task) => taskCard(task, { showPatient: true, onChange: () => tasks.now() }))
