@@ -247,3 +247,12 @@ def test_the_dashboard_needs_a_token(api: Api) -> None:
     response = api.client.get("/dashboard")
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_the_stored_summary_carries_the_board_agenda(api: Api) -> None:
+    waiting = api.enrolled("MRN-B9", "tumour_board", BOARD_CASE)
+    for step in ("collect_imaging", "collect_pathology", "collect_reports"):
+        _complete(api, waiting, step)
+    _summarised(api)
+    agenda = _dashboard(api)["next_tumour_board"]
+    assert agenda["enrollments"] == [{"enrollment_id": waiting, "pathway": "tumour_board"}]

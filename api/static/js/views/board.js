@@ -31,7 +31,7 @@ export function boardView() {
         ),
       ),
     );
-  }, { every: 30000, onError: (e) => banner(e.message) });
+  }, { onError: (e) => banner(e.message) }); // every 5 s: an unchanged agenda is a 304
   const node = h(
     "section",
     {},
