@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
@@ -156,30 +156,23 @@ def cancel_task(
 QueuePosition = tuple[datetime, int, str]  # due, priority rank, id: a queue's keyset
 
 
+class QueueFilters(TypedDict, total=False):
+    """Which open tasks a queue shows, and where its page starts (see `queue_query`)."""
+
+    role: str | None
+    assignee: str | None
+    enrollment: str | None
+    status: str | None
+    overdue: bool
+    after: QueuePosition | None
+
+
 def queue(
-    session: Session,
-    now: datetime,
-    *,
-    role: str | None = None,
-    assignee: str | None = None,
-    enrollment: str | None = None,
-    status: str | None = None,
-    overdue: bool = False,
-    after: QueuePosition | None = None,
-    limit: int = 50,
+    session: Session, now: datetime, *, limit: int = 50, **filters: Unpack[QueueFilters]
 ) -> list[StaffTask]:
     """Open tasks for a role, a person or an enrollment, due first, then by priority; the
     page after `after` (the last row of the previous page) when given."""
-    query = queue_query(
-        now,
-        role=role,
-        assignee=assignee,
-        enrollment=enrollment,
-        status=status,
-        overdue=overdue,
-        after=after,
-    )
-    return list(session.exec(query.limit(limit)))
+    return list(session.exec(queue_query(now, **filters).limit(limit)))
 
 
 def queue_query(
