@@ -3,9 +3,7 @@
 Blocking database calls live in plain `def` routes (FastAPI runs them in a thread pool).
 """
 
-import gc
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 from fastapi import Depends, FastAPI, HTTPException
 from sqlalchemy import Engine, text
@@ -38,20 +36,6 @@ from pathways.service.context import Clock, system_clock
 from pathways.store.settings import settings
 
 
-@asynccontextmanager
-async def _collected_once(_app: FastAPI) -> AsyncIterator[None]:
-    """While serving, set what start-up made aside from the garbage collector: every full
-    collection then walks only what requests made, not the whole import-time heap (pauses of
-    about 100 ms, at the 99th percentile of polls in bench section 4). Handed back when the
-    app stops, so a process that starts many apps (the tests) frees what they leave."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def create_app(
     engine: Engine,
     enqueue: Callable[[int], None],
@@ -74,7 +58,6 @@ def create_app(
         dependencies=[Depends(refuse_unknown_query)],  # a misspelt filter is no filter
         docs_url=None,  # api/docs_ui.py serves /docs from the package, not a CDN
         redoc_url=None,  # one vendored viewer is enough: Swagger UI shows the same schema
-        lifespan=_collected_once,
     )
     openapi.install(app)  # the bearer scheme and every error, as problems, in /openapi.json
     app.state.engine = engine  # reads

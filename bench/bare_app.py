@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from api.app import create_app
 from api.deps import Reader, SessionDep
+from api.logs import settled
 from pathways.store.database import database_engine
 from pathways.store.enrollments import NotFound
 from pathways.store.settings import database_url
@@ -65,4 +66,4 @@ def create() -> FastAPI:
             updated_at=enrollment.updated_at,
         )
 
-    return app
+    return settled(app)  # as `carepath api` serves it

@@ -200,13 +200,14 @@ def api(host: str, port: int, workers: int | None) -> None:
 def distributed_app() -> FastAPI:
     """The API as one `carepath api` process serves it, wired from CAREPATH_* settings."""
     from api.app import create_app
+    from api.logs import settled
     from pathways.store.database import database_engine
     from workers.celery_app import enqueue_event
 
     read = _settings()
     assert read.admin_token is not None, "`carepath api` checks the token before serving"
     engine = database_engine(read.database_url)
-    return create_app(engine, enqueue_event, read.admin_token, _oidc_settings())
+    return settled(create_app(engine, enqueue_event, read.admin_token, _oidc_settings()))
 
 
 def _queue_list(_context: click.Context, _param: click.Parameter, value: str) -> list[str]:
