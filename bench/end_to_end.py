@@ -33,7 +33,6 @@ its largest pool child) and of the API process, read just before each is stopped
 from __future__ import annotations
 
 import re
-import shutil
 import statistics
 import sys
 import threading
@@ -53,7 +52,7 @@ from sqlmodel import Session, col, func, select
 
 from bench.noop_worker import QUEUE as NOOP_QUEUE
 from bench.noop_worker import TASK as NOOP_TASK
-from bench.persisted import BrokenRun, postgres_problem
+from bench.persisted import BrokenRun, with_services
 from bench.results import Row, Section, Target, peak_rss_mib, percentile
 from bench.services import (
     CAREPATH,
@@ -665,9 +664,4 @@ def sections(size: Size, measured: Measured) -> list[Section]:
 def run(quick: bool) -> list[Section]:
     """Section 3, and its part of section 5."""
     size = QUICK if quick else FULL
-    problem = postgres_problem()
-    if problem is None and shutil.which("redis-server") is None:
-        problem = "redis-server is not installed"
-    if problem is not None:
-        return [Section(TITLE, f"Not measured: {problem}.")]
-    return sections(size, measure(size))
+    return with_services(TITLE, lambda: sections(size, measure(size)))

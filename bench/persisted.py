@@ -389,6 +389,17 @@ def postgres_problem() -> str | None:
     return None
 
 
+def with_services(title: str, measured: Callable[[], list[Section]]) -> list[Section]:
+    """`measured()` when PostgreSQL and a private redis-server can be had here; otherwise
+    the section, saying why it was not measured."""
+    problem = postgres_problem()
+    if problem is None and shutil.which("redis-server") is None:
+        problem = "redis-server is not installed"
+    if problem is not None:
+        return [Section(title, f"Not measured: {problem}.")]
+    return measured()
+
+
 # --- the measurement ---------------------------------------------------------------------
 
 

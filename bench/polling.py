@@ -55,13 +55,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, make_url, text
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from bench.results import Row, Section, Target, peak_rss_mib, percentile
 from bench.services import children
@@ -367,30 +367,18 @@ def _work(
 
     Each event is applied at once, at its moment, by the service that recorded it: nobody
     else works this database (the fired timers' ids are collected instead of enqueued)."""
-    from pathways.service.commands import ApplyEvents, CompleteTask, FireDueTimers, SkipTask
+    from pathways.service.commands import ApplyEvents, CompleteTask, SkipTask
     from pathways.service.context import fixed
-    from pathways.store.definitions import pinned
-    from pathways.store.sweeps import next_timer
-    from pathways.store.tables import Enrollment, StaffTask
+    from pathways.service.demo import fire_timers_at
+    from pathways.store.sweeps import next_work
 
     moment = start
     for _ in range(1000):
         with carepath.unit_of_work() as uow:
-            session = uow.session
-            enrollment = session.get(Enrollment, enrollment_id)
-            assert enrollment is not None
-            if enrollment.status != "active":
-                break
-            definition = pinned(session, enrollment)
-            task = session.exec(
-                select(StaffTask)
-                .where(
-                    StaffTask.enrollment_id == enrollment_id,
-                    col(StaffTask.status).in_(("ready", "in-progress")),
-                )
-                .order_by(col(StaffTask.created_at), col(StaffTask.id))
-            ).first()
-            timer = next_timer(session, enrollment_id)
+            work = next_work(uow.session, enrollment_id)
+        if work is None:
+            break
+        task, timer = work.task, work.timer
         done_at = _done_at(task, moment) if task is not None else None
         if done_at is not None and done_at > staff_until:
             done_at = None
@@ -400,18 +388,15 @@ def _work(
         if task is not None and done_at is not None and (timer_at is None or done_at <= timer_at):
             moment = done_at
             then = carepath.at(fixed(moment))
-            done = CompleteTask(task_id=task.id, data=_usual(definition, task), actor="bench.staff")
+            data = _usual(work.definition, task)
+            done = CompleteTask(task_id=task.id, data=data, actor="bench.staff")
             outcome = then.handle(ApplyEvents(event_id=then.handle(done).event_id))
             if outcome.outcome == "rejected":  # not the usual values: skip it, as staff would
                 skipped = SkipTask(task_id=task.id, reason="not needed", actor="bench.staff")
                 then.handle(ApplyEvents(event_id=then.handle(skipped).event_id))
         elif timer_at is not None:
             moment = timer_at
-            fired: list[int] = []
-            at_timer = replace(carepath.at(fixed(moment)), enqueue=fired.append)
-            at_timer.handle(FireDueTimers())
-            for event_id in fired:
-                at_timer.handle(ApplyEvents(event_id=event_id))
+            fire_timers_at(carepath, moment)
         else:
             break
     return moment

@@ -36,7 +36,6 @@ events was applied and none rejected.
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import sys
 import threading
@@ -53,7 +52,7 @@ from redis import Redis
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from bench.persisted import BrokenRun, postgres_problem
+from bench.persisted import BrokenRun, with_services
 from bench.results import Row, Section
 from bench.services import (
     CAREPATH,
@@ -438,9 +437,4 @@ def sections(size: Size, drains: Drains) -> list[Section]:
 def run(quick: bool) -> list[Section]:
     """Section 6."""
     size = QUICK if quick else FULL
-    problem = postgres_problem()
-    if problem is None and shutil.which("redis-server") is None:
-        problem = "redis-server is not installed"
-    if problem is not None:
-        return [Section(TITLE, f"Not measured: {problem}.")]
-    return sections(size, measure(size))
+    return with_services(TITLE, lambda: sections(size, measure(size)))

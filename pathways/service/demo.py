@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from pathways.model import Field, Task
 from pathways.runtime.definition import Definition
@@ -29,8 +29,8 @@ from pathways.service.commands import (
     RegisterPatient,
 )
 from pathways.service.context import fixed, nobody_to_tell
-from pathways.store.definitions import compiled, pinned
-from pathways.store.sweeps import next_timer
+from pathways.store.definitions import compiled
+from pathways.store.sweeps import next_work
 from pathways.store.tables import Enrollment, PathwayDefinition, StaffTask
 
 NAVIGATOR = "demo.navigator"
@@ -135,37 +135,33 @@ def _drive_to_end(service: Service, enrollment_id: str, start: datetime, now: da
     moment = start
     for _ in range(500):
         with service.unit_of_work() as uow:
-            session = uow.session
-            enrollment = session.get(Enrollment, enrollment_id)
-            assert enrollment is not None
-            if enrollment.status != "active":
-                return
-            definition = pinned(session, enrollment)
-            task = session.exec(
-                select(StaffTask)
-                .where(StaffTask.enrollment_id == enrollment_id, StaffTask.status == "ready")
-                .order_by(col(StaffTask.due_at))
-            ).first()
-            timer = next_timer(session, enrollment_id)
-        if task is not None:
-            moment = max(moment, task.created_at) + timedelta(hours=2)
+            work = next_work(uow.session, enrollment_id)
+        if work is None:
+            return
+        if work.task is not None:
+            moment = max(moment, work.task.created_at) + timedelta(hours=2)
             then = service.at(fixed(moment))
             done = CompleteTask(
-                task_id=task.id, data=_typical(definition, task), actor="demo.staff"
+                task_id=work.task.id, data=_typical(work.definition, work.task), actor="demo.staff"
             )
             then.handle(ApplyEvents(event_id=then.handle(done).event_id))
-        elif timer is not None:
-            moment = max(moment, timer.due_at)
-            # the timers' events are applied at once: nobody else is working this database
-            fired: list[int] = []
-            at_timer = replace(service.at(fixed(moment)), enqueue=fired.append)
-            at_timer.handle(FireDueTimers())
-            for event_id in fired:
-                at_timer.handle(ApplyEvents(event_id=event_id))
+        elif work.timer is not None:
+            moment = max(moment, work.timer.due_at)
+            fire_timers_at(service, moment)
         else:
             return
         if moment > now:
             return
+
+
+def fire_timers_at(service: Service, moment: datetime) -> None:
+    """Fire the timers due at `moment` and apply their events at once, as of then: for a
+    database nobody else is working (the demo, the bench's seed)."""
+    fired: list[int] = []
+    at_timer = replace(service.at(fixed(moment)), enqueue=fired.append)
+    at_timer.handle(FireDueTimers())
+    for event_id in fired:
+        at_timer.handle(ApplyEvents(event_id=event_id))
 
 
 def _typical(definition: Definition, task: StaffTask) -> dict[str, Any]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from pathways.runtime.definition import Definition
+from pathways.store.definitions import pinned
 from pathways.store.enrollments import record_event
-from pathways.store.tables import PathwayEvent, Timer
+from pathways.store.tables import Enrollment, PathwayEvent, StaffTask, Timer
 from pathways.store.unit_of_work import SqlAlchemyUnitOfWork
 
 
@@ -23,6 +26,33 @@ def next_timer(session: Session, enrollment_id: str) -> Timer | None:
         )
         .order_by(col(Timer.due_at))
     ).first()
+
+
+@dataclass(frozen=True)
+class NextWork:
+    """What an active enrollment waits for: its oldest open staff task and its next timer."""
+
+    definition: Definition
+    task: StaffTask | None  # ready or in progress, the oldest first
+    timer: Timer | None
+
+
+def next_work(session: Session, enrollment_id: str) -> NextWork | None:
+    """What comes next for an enrollment worked by hand (the demo, the bench's seed); None
+    once it is not active."""
+    enrollment = session.get(Enrollment, enrollment_id)
+    assert enrollment is not None, f"no enrollment {enrollment_id}"
+    if enrollment.status != "active":
+        return None
+    task = session.exec(
+        select(StaffTask)
+        .where(
+            StaffTask.enrollment_id == enrollment_id,
+            col(StaffTask.status).in_(("ready", "in-progress")),
+        )
+        .order_by(col(StaffTask.created_at), col(StaffTask.id))
+    ).first()
+    return NextWork(pinned(session, enrollment), task, next_timer(session, enrollment_id))
 
 
 def fire_due_timers(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 500) -> list[int]:
